@@ -1,0 +1,88 @@
+"""``tfrobust train``: train a classifier and write model, SavedModel, history, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfrobust.config import (
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainConfig,
+    load_train_config,
+    parse_number,
+    replace,
+)
+from tfrobust.data import DATASETS
+from tfrobust.models import MODELS
+from tfrobust.reports import write_training_report
+from tfrobust.training import METHODS
+from tfrobust.training import train as train_run
+
+
+def _with(config: Any, **changes: Any) -> Any:
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return replace(config, **changes) if changes else config
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML training config (configs/*.yaml); flags below override it.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
+              help="Dataset name (default: fashion_mnist).")
+@click.option("--arch", type=click.Choice(list(MODELS)), default=None,
+              help="Architecture (default: kim_mnist_cnn).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Run directory for model.keras, saved_model/, history.csv, config.yaml.")
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+              help="Training method (default: standard).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the dataset's original files.")
+@click.option("--classes", default=None, help="Keep only these labels, e.g. 5,7.")
+@click.option("--bounds", default=None, help="Value range lo,hi in data units, e.g. -1,1.")
+@click.option("--epochs", type=int, default=None, help="Epochs.")
+@click.option("--batch-size", type=int, default=None, help="Batch size.")
+@click.option("--limit", type=int, default=None, help="Use the first N examples of each split.")
+@click.option("--seed", type=int, default=None, help="Random seed (weights, shuffling, augmentation).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer.")
+@click.option("--lr", default=None, help="Learning rate (fractions such as 1/1000 allowed).")
+@click.option("--jit/--no-jit", "jit", default=None, help="XLA compilation (default: Keras auto).")
+@click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
+def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
+          method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
+          epochs: int | None, batch_size: int | None, limit: int | None, seed: int | None,
+          optimizer: str | None, lr: str | None, jit: bool | None, quiet: bool) -> None:
+    """Train a classifier (standard training; more methods in later releases).
+
+    Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
+    OUT/metrics.json and OUT/report.html with OUT/curves.png.
+    """
+    config = load_train_config(config_path) if config_path else TrainConfig()
+    data_cfg: DataConfig = _with(config.data, name=dataset, data_dir=data_dir, classes=classes,
+                                 limit=limit, bounds=bounds)
+    model_cfg: ModelConfig = _with(config.model, arch=arch)
+    if arch is not None and arch != config.model.arch:
+        model_cfg = replace(model_cfg, options={})  # options belong to the config's arch
+    opt_cfg: OptimizerConfig = _with(
+        config.optimizer, name=optimizer,
+        learning_rate=None if lr is None else parse_number(lr, name="--lr"),
+    )
+    config = _with(config, data=data_cfg, model=model_cfg, optimizer=opt_cfg, method=method,
+                   epochs=epochs, batch_size=batch_size, seed=seed, jit_compile=jit)
+    click.echo(
+        f"training {config.model.arch} on {config.data.name} ({config.method}, "
+        f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
+    )
+    result = train_run(config, out_dir, verbose=2 if quiet else "auto")
+    report = write_training_report(out_dir)
+    m = result.metrics
+    click.echo(f"test accuracy  {m['test_accuracy']:.4f}  (loss {m['test_loss']:.4f}, "
+               f"{m['test_examples']} test images)")
+    if m.get("images_per_second"):
+        click.echo(f"throughput     {m['images_per_second']:.0f} images/s")
+    out = Path(out_dir)
+    click.echo(f"model          {out / 'model.keras'}  (SavedModel: {out / 'saved_model'})")
+    click.echo(f"report         {report}")

@@ -1,0 +1,99 @@
+"""tfrobust.training.train: artifacts, determinism, resume after a crash."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+
+from tfrobust.config import DataConfig, ModelConfig, TrainConfig
+from tfrobust.training import load_model, train
+
+
+def toy_config(**changes):
+    base = dict(
+        data=DataConfig(name="toy2d", options={"n_per_class": 128}),
+        model=ModelConfig(arch="kim_toy_dnn"),
+        epochs=2,
+        batch_size=32,
+        seed=3,
+        jit_compile=False,
+    )
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def weights(model):
+    return [w.numpy() for w in model.weights]
+
+
+def test_train_writes_artifacts_and_learns(tmp_path):
+    result = train(toy_config(epochs=3), tmp_path / "run", verbose=0)
+    out = tmp_path / "run"
+    for name in ("model.keras", "config.yaml", "history.csv", "metrics.json",
+                 "checkpoints/last.weights.h5", "saved_model/saved_model.pb"):
+        assert (out / name).exists(), name
+    assert not (out / "backup").exists()  # removed after a finished run
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == [0, 1, 2]
+    assert {"loss", "accuracy", "val_accuracy", "images_per_second"} <= set(history.columns)
+    metrics = json.loads((out / "metrics.json").read_text())
+    # toy2d's classes are separated by 7 standard deviations: near-perfect accuracy.
+    assert metrics["test_accuracy"] >= 0.95
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["seed"] == 3 and config["versions"]["tensorflow"] == tf.__version__
+    assert config["data"]["bounds"] == [-1.0, 1.0]
+    assert config["model"]["options"]["hidden"] in ([128], (128,))
+    assert config["resolved"]["train_examples"] == 256
+    # The saved classifier and the SavedModel both reproduce the trained model.
+    x = np.random.default_rng(0).uniform(-1, 1, size=(16, 2)).astype("float32")
+    expected = result.model(x, training=False).numpy()
+    np.testing.assert_allclose(load_model(out / "model.keras")(x).numpy(), expected, atol=1e-5)
+    served = tf.saved_model.load(str(out / "saved_model")).serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_same_seed_same_weights_other_seed_different(tmp_path):
+    a = train(toy_config(epochs=1), tmp_path / "a", verbose=0).model
+    b = train(toy_config(epochs=1), tmp_path / "b", verbose=0).model
+    c = train(toy_config(epochs=1, seed=4), tmp_path / "c", verbose=0).model
+    for wa, wb in zip(weights(a), weights(b)):
+        np.testing.assert_array_equal(wa, wb)
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(weights(a), weights(c)))
+
+
+class Crash(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_config(epochs=4), out, verbose=0, callbacks=[Crash()])
+    assert (out / "backup").exists() and not (out / "model.keras").exists()
+    assert len(pd.read_csv(out / "history.csv")) == 2
+    result = train(toy_config(epochs=4), out, verbose=0)
+    assert result.metrics["epochs_run_in_this_call"] == 2  # epochs 0-1 were not redone
+    assert list(pd.read_csv(out / "history.csv")["epoch"]) == [0, 1, 2, 3]
+    assert (out / "model.keras").exists() and not (out / "backup").exists()
+
+
+def test_unknown_method_and_arch_are_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="method"):
+        train(toy_config(method="magic"), tmp_path / "x", verbose=0)
+    with pytest.raises(ValueError, match="arch"):
+        train(toy_config(model=ModelConfig(arch="nope")), tmp_path / "y", verbose=0)
+
+
+def test_load_model_refuses_corrupt_files(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="not a .keras model archive"):
+        load_model(bad)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.keras")

@@ -1,0 +1,384 @@
+"""Frozen, validated configuration objects and YAML loading.
+
+This module is the bottom layer of tfrobust (DESIGN.md section 2): it imports
+no TensorFlow and nothing else from the package. Every config validates in
+``__post_init__`` and raises :class:`ConfigError` (a ``ValueError``) naming
+the offending field.
+
+Numbers may be written as fractions in YAML or on the command line
+(``eps: 8/255``); :func:`parse_number` turns them into floats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "TrainConfig",
+    "parse_number",
+    "parse_int_list",
+    "load_yaml",
+    "load_train_config",
+    "train_config_from_dict",
+    "to_dict",
+    "dump_yaml",
+]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
+AUGMENTATIONS = ("crop_flip",)
+JIT_CHOICES = ("auto", True, False)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+_FRACTION = re.compile(r"^\s*([-+]?[0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*$")
+
+
+def parse_number(value: Any, *, name: str = "value") -> float:
+    """Parses an int, float or a fraction string such as ``"8/255"``.
+
+    Args:
+        value: a number or a string (``"0.3"``, ``"8/255"``, ``"1e-3"``).
+        name: field name used in the error message.
+
+    Returns:
+        The value as a float.
+
+    Raises:
+        ConfigError: if the value is not a finite number.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        out = float(value)
+    elif isinstance(value, str):
+        match = _FRACTION.match(value)
+        try:
+            if match:
+                den = float(match.group(2))
+                if den == 0:
+                    raise ConfigError(f"{name}: division by zero in {value!r}")
+                out = float(match.group(1)) / den
+            else:
+                out = float(value)
+        except ValueError as err:
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from err
+    else:
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if math.isnan(out):
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    return out
+
+
+def parse_int_list(value: Any, *, name: str = "value") -> tuple[int, ...] | None:
+    """Parses ``"5,7"``, ``[5, 7]`` or ``None`` into a tuple of ints."""
+    if value is None or value == "":
+        return None
+    items: Sequence[Any]
+    if isinstance(value, str):
+        items = [v for v in value.replace(" ", "").split(",") if v != ""]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise ConfigError(f"{name}: expected a comma-separated list of integers, got {value!r}")
+    out = []
+    for item in items:
+        try:
+            if isinstance(item, bool) or float(item) != int(float(item)):
+                raise ValueError
+            out.append(int(float(item)))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{name}: {item!r} is not an integer") from err
+    if not out:
+        raise ConfigError(f"{name}: the list is empty")
+    return tuple(out)
+
+
+def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset to load and how.
+
+    Attributes:
+        name: dataset registry name (``fashion_mnist``, ``mnist``, ``cifar10``,
+            ``toy2d``, ``tsipras``); checked against the registry by the data layer.
+        data_dir: directory holding the original distribution files, or None
+            for the search order of DESIGN.md section 3.
+        classes: keep only these original labels, remapped to 0..k-1 in order.
+        limit: use the first ``limit`` examples of each split (None: all).
+        bounds: value range (lo, hi) in data units; None: the dataset default
+            ((0, 1) for images, Kim et al. 2019 A.1 uses (-1, 1)).
+        augment: None or ``"crop_flip"`` (CIFAR-10: pad 4, random crop, flip).
+        options: dataset-specific options (``tsipras``: d, eta, p, n;
+            ``toy2d``: n_per_class).
+    """
+
+    name: str = "fashion_mnist"
+    data_dir: str | None = None
+    classes: tuple[int, ...] | None = None
+    limit: int | None = None
+    bounds: tuple[float, float] | None = None
+    augment: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"data.name must be a dataset name, got {self.name!r}")
+        if self.data_dir is not None:
+            _set(self, "data_dir", os.fspath(self.data_dir))
+        _set(self, "classes", parse_int_list(self.classes, name="data.classes"))
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"data.classes has duplicates: {self.classes}")
+        _set(self, "limit", _positive_int(self.limit, "data.limit", allow_none=True))
+        if self.bounds is not None:
+            if isinstance(self.bounds, str):
+                parts: Sequence[Any] = self.bounds.split(",")
+            else:
+                parts = list(self.bounds)
+            if len(parts) != 2:
+                raise ConfigError(f"data.bounds must be two numbers lo,hi, got {self.bounds!r}")
+            lo = parse_number(parts[0], name="data.bounds")
+            hi = parse_number(parts[1], name="data.bounds")
+            if not lo < hi:
+                raise ConfigError(f"data.bounds must satisfy lo < hi, got ({lo}, {hi})")
+            _set(self, "bounds", (lo, hi))
+        if self.augment is not None and self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"data.augment must be one of {AUGMENTATIONS} or null, got {self.augment!r}")
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"data.options must be a mapping, got {self.options!r}")
+        _set(self, "options", dict(self.options))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which architecture to build.
+
+    Attributes:
+        arch: model registry name (``kim_mnist_cnn``, ``wrn_28_10``, ...).
+        options: keyword options of the builder (``padding``, ``dropout``, ...).
+    """
+
+    arch: str = "kim_mnist_cnn"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ConfigError(f"model.arch must be an architecture name, got {self.arch!r}")
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"model.options must be a mapping, got {self.options!r}")
+        _set(self, "options", dict(self.options))
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer and learning-rate schedule.
+
+    Defaults are Kim et al. 2019 A.2 (Adam, lr 1e-3, beta 0.9/0.999). Noack et
+    al. 2021 sec. 4.2 uses ``sgd`` with momentum 0.9, lr 0.01 and ``cosine``
+    decay to zero; sec. 4.3 adds Nesterov and weight decay 5e-4.
+
+    Attributes:
+        name: ``adam`` or ``sgd``.
+        learning_rate: initial learning rate.
+        beta_1, beta_2, epsilon: Adam parameters.
+        momentum, nesterov: SGD parameters.
+        weight_decay: decoupled weight decay of the Keras optimizer, or None.
+        schedule: ``constant`` or ``cosine`` (decays to 0 over all steps).
+    """
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float | None = None
+    schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, got {self.name!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"optimizer.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("learning_rate", "beta_1", "beta_2", "epsilon", "momentum"):
+            value = parse_number(getattr(self, name), name=f"optimizer.{name}")
+            if value < 0:
+                raise ConfigError(f"optimizer.{name} must be >= 0, got {value}")
+            _set(self, name, value)
+        if self.learning_rate <= 0:
+            raise ConfigError(f"optimizer.learning_rate must be > 0, got {self.learning_rate}")
+        if not (self.beta_1 < 1 and self.beta_2 < 1 and self.momentum < 1):
+            raise ConfigError("optimizer.beta_1, beta_2 and momentum must be < 1")
+        if self.weight_decay is not None:
+            wd = parse_number(self.weight_decay, name="optimizer.weight_decay")
+            if wd < 0:
+                raise ConfigError(f"optimizer.weight_decay must be >= 0, got {wd}")
+            _set(self, "weight_decay", wd)
+        if not isinstance(self.nesterov, bool):
+            raise ConfigError(f"optimizer.nesterov must be true or false, got {self.nesterov!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: data, model, optimizer and the training method.
+
+    Attributes:
+        data: the dataset (:class:`DataConfig`).
+        model: the architecture (:class:`ModelConfig`).
+        optimizer: the optimizer (:class:`OptimizerConfig`).
+        method: training method registry name (``standard``; later issues add
+            ``adversarial``, ``ir``, ``jr``); checked by the training layer.
+        method_options: keyword options of the method's model wrapper.
+        epochs: passes over the training split.
+        batch_size: examples per step.
+        seed: seeds weights, shuffling and augmentation.
+        jit_compile: ``auto`` (Keras: XLA on GPU only), true or false.
+        deterministic: enable TensorFlow op determinism (slower on GPU).
+        validate: evaluate on the test split after every epoch.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    method: str = "standard"
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    batch_size: int = 128
+    seed: int = 0
+    jit_compile: Any = "auto"
+    deterministic: bool = False
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        for name, kind in (("data", DataConfig), ("model", ModelConfig), ("optimizer", OptimizerConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(f"{name} must be a {kind.__name__}")
+        if not isinstance(self.method, str) or not self.method:
+            raise ConfigError(f"method must be a method name, got {self.method!r}")
+        if not isinstance(self.method_options, Mapping):
+            raise ConfigError("method_options must be a mapping")
+        _set(self, "method_options", dict(self.method_options))
+        _set(self, "epochs", _positive_int(self.epochs, "epochs"))
+        _set(self, "batch_size", _positive_int(self.batch_size, "batch_size"))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.jit_compile not in JIT_CHOICES:
+            raise ConfigError(f"jit_compile must be auto, true or false, got {self.jit_compile!r}")
+        for name in ("deterministic", "validate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
+
+T = TypeVar("T")
+
+
+def _from_mapping(cls: type[T], values: Mapping[str, Any] | None, prefix: str) -> T:
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{prefix}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**values)
+    except TypeError as err:  # wrong value types that the dataclass itself rejects
+        raise ConfigError(f"{prefix}: {err}") from err
+
+
+def train_config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    """Builds a :class:`TrainConfig` from a nested mapping (parsed YAML).
+
+    Unknown keys are errors (a typo must not be silently ignored). A top-level
+    ``description`` or ``reference`` key is allowed and ignored: configs use
+    them to cite the paper section they implement.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError("a training config must be a mapping")
+    values = {k: v for k, v in values.items() if k not in ("description", "reference", "versions")}
+    nested = {
+        "data": _from_mapping(DataConfig, values.pop("data", None), "data"),
+        "model": _from_mapping(ModelConfig, values.pop("model", None), "model"),
+        "optimizer": _from_mapping(OptimizerConfig, values.pop("optimizer", None), "optimizer"),
+    }
+    return _from_mapping(TrainConfig, {**values, **nested}, "config")
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a YAML mapping with ``yaml.safe_load`` (never executes tags).
+
+    Raises:
+        ConfigError: if the file is missing, unreadable or not a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from err
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML ({first})") from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return values
+
+
+def load_train_config(path: str | os.PathLike) -> TrainConfig:
+    """Loads and validates a training config file (see ``configs/``)."""
+    return train_config_from_dict(load_yaml(path))
+
+
+def to_dict(config: Any) -> Any:
+    """Converts a config (nested dataclasses, tuples) into plain YAML types."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: to_dict(getattr(config, f.name)) for f in fields(config)}
+    if isinstance(config, Mapping):
+        return {str(k): to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def replace(config: T, **changes: Any) -> T:
+    """``dataclasses.replace`` that re-runs validation (re-exported for users)."""
+    return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+
+
+def dump_yaml(values: Any, path: str | os.PathLike) -> None:
+    """Writes ``values`` as YAML atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(to_dict(values), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)

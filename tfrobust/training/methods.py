@@ -1,0 +1,15 @@
+"""Training methods by CLI name: each maps to a :class:`RobustModel` subclass.
+
+``standard`` is the template itself (plain empirical risk minimisation).
+Later methods (``adversarial``, ``ir``, ``jr``) register here.
+"""
+
+from __future__ import annotations
+
+from tfrobust.training.robust_model import RobustModel
+
+__all__ = ["METHODS"]
+
+METHODS: dict[str, type[RobustModel]] = {
+    "standard": RobustModel,
+}
