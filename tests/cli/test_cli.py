@@ -154,8 +154,9 @@ def test_console_script_bad_input_exits_2_with_one_line(tmp_path):
     exe = shutil.which("tfrobust") or str(Path(os.sys.executable).with_name("tfrobust"))
     if not Path(exe).exists():
         pytest.skip("tfrobust console script not installed (run make install)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it
     proc = subprocess.run([exe, "train", "--dataset", "nope", "--out", str(tmp_path / "x")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "nope" in lines[0], proc.stderr

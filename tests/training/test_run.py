@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tfrobust.config import DataConfig, ModelConfig, TrainConfig
+from tfrobust.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
 from tfrobust.training import load_model, train
 
 
@@ -17,6 +17,7 @@ def toy_config(**changes):
     base = dict(
         data=DataConfig(name="toy2d", options={"n_per_class": 128}),
         model=ModelConfig(arch="kim_toy_dnn"),
+        optimizer=OptimizerConfig(learning_rate=0.02),
         epochs=2,
         batch_size=32,
         seed=3,
@@ -52,8 +53,8 @@ def test_train_writes_artifacts_and_learns(tmp_path):
     x = np.random.default_rng(0).uniform(-1, 1, size=(16, 2)).astype("float32")
     expected = result.model(x, training=False).numpy()
     np.testing.assert_allclose(load_model(out / "model.keras")(x).numpy(), expected, atol=1e-5)
-    served = tf.saved_model.load(str(out / "saved_model")).serve(tf.constant(x)).numpy()
-    np.testing.assert_allclose(served, expected, atol=1e-5)
+    loaded = tf.saved_model.load(str(out / "saved_model"))  # keep a reference: it owns the variables
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)).numpy(), expected, atol=1e-5)
 
 
 def test_same_seed_same_weights_other_seed_different(tmp_path):
