@@ -15,7 +15,6 @@ Not part of ``make test``. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrobust.training import RobustModel, build_optimizer
 from tfrobust.config import OptimizerConfig
+from tfrobust.training import RobustModel, build_optimizer
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(8, 3)).astype("float32")
