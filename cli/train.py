@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
         f"training {config.model.arch} on {config.data.name} ({config.method}, "
         f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
     )
-    result = train_run(config, out_dir, verbose=2 if quiet else "auto")
+    # A progress bar on a terminal; one line per epoch in logs and pipes.
+    verbose = 2 if quiet or not sys.stdout.isatty() else 1
+    result = train_run(config, out_dir, verbose=verbose)
     report = write_training_report(out_dir)
     m = result.metrics
     click.echo(f"test accuracy  {m['test_accuracy']:.4f}  (loss {m['test_loss']:.4f}, "
