@@ -19,12 +19,24 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from keras.src.losses.loss import (  # the same helpers Keras's own train_step uses
-    scale_loss_for_distribution,
-    unscale_loss_for_distribution,
-)
 
 __all__ = ["RobustModel"]
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_loss_for_distribution(value: tf.Tensor) -> tf.Tensor:
+    """Divides a per-replica loss by the replica count, as Keras does for compiled losses."""
+    n = _replicas()
+    return value if n == 1 else value * tf.cast(1.0 / n, value.dtype)
+
+
+def unscale_loss_for_distribution(value: tf.Tensor) -> tf.Tensor:
+    """Undoes :func:`scale_loss_for_distribution` (for the loss tracker)."""
+    n = _replicas()
+    return value if n == 1 else value * tf.cast(n, value.dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfrobust")
