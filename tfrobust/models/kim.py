@@ -26,7 +26,7 @@ kim_toy_dnn       642 (input (2,), 2 classes)
 Layer widths follow the paper's A.2 tables, which differ from the released
 code in two places: the code's MNIST CNN has 32 then 64 filters (the table: 64
 then 32) and its CIFAR-10 CNN has a 512-unit dense layer (the table: 256). The
-paper is the reference here; both variants train to similar accuracy.
+paper is the reference here.
 
 Weights use the Keras defaults (Glorot-uniform kernels, zero biases), which are
 also what the authors' code uses. Inputs are taken as they come: Kim normalises
