@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.attack import attack
 from cli.data import data
 from cli.export import export
 from cli.train import train
@@ -26,6 +27,7 @@ def tfrobust() -> None:
 tfrobust.add_command(data)
 tfrobust.add_command(train)
 tfrobust.add_command(export)
+tfrobust.add_command(attack)
 
 
 def _one_line(message: str) -> str:

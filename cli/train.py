@@ -51,11 +51,28 @@ def _with(config: Any, **changes: Any) -> Any:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer.")
 @click.option("--lr", default=None, help="Learning rate (fractions such as 1/1000 allowed).")
 @click.option("--jit/--no-jit", "jit", default=None, help="XLA compilation (default: Keras auto).")
+@click.option("--norm", type=click.Choice(["l2", "linf"]), default=None,
+              help="[adversarial] threat model of the training attack.")
+@click.option("--eps", default=None, help="[adversarial] radius in data units (e.g. 1.5 or 8/255).")
+@click.option("--steps", type=int, default=None, help="[adversarial] PGD iterations (papers: 40).")
+@click.option("--step-size", default=None, help="[adversarial] PGD step size (default 2.5*eps/steps).")
+@click.option("--objective", type=click.Choice(["xent", "cw"]), default=None,
+              help="[adversarial] attack objective: cross-entropy or CW margin.")
+@click.option("--l2-step", type=click.Choice(["normalized", "sign"]), default=None,
+              help="[adversarial] l2 step rule; 'sign' is Noack eq. 11.")
+@click.option("--random-start/--no-random-start", default=None, help="[adversarial] random start in the ball.")
+@click.option("--adv-fraction", type=float, default=None,
+              help="[adversarial] share of each batch replaced by adversarial examples (default 1).")
+@click.option("--robust-eval", type=int, default=None,
+              help="[adversarial] log val_robust_accuracy on the first N test images every epoch.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
           method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
           epochs: int | None, batch_size: int | None, limit: int | None, seed: int | None,
-          optimizer: str | None, lr: str | None, jit: bool | None, quiet: bool) -> None:
+          optimizer: str | None, lr: str | None, jit: bool | None, norm: str | None,
+          eps: str | None, steps: int | None, step_size: str | None, objective: str | None,
+          l2_step: str | None, random_start: bool | None, adv_fraction: float | None,
+          robust_eval: int | None, quiet: bool) -> None:
     """Train a classifier (standard training; more methods in later releases).
 
     Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
@@ -73,13 +90,28 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     )
     config = _with(config, data=data_cfg, model=model_cfg, optimizer=opt_cfg, method=method,
                    epochs=epochs, batch_size=batch_size, seed=seed, jit_compile=jit)
+    attack_flags = {k: v for k, v in dict(
+        norm=norm, eps=None if eps is None else parse_number(eps, name="--eps"), steps=steps,
+        step_size=None if step_size is None else parse_number(step_size, name="--step-size"),
+        objective=objective, l2_step=l2_step, random_start=random_start).items() if v is not None}
+    if (attack_flags or adv_fraction is not None or robust_eval is not None) and config.method != "adversarial":
+        raise click.UsageError("--norm/--eps/--steps/... apply to --method adversarial only")
+    if config.method == "adversarial":
+        options = dict(config.method_options)
+        options["attack"] = {**dict(options.get("attack") or {}), **attack_flags}
+        if adv_fraction is not None:
+            options["adversarial_fraction"] = adv_fraction
+        config = replace(config, method_options=options)
+    callbacks = []
+    if robust_eval is not None:
+        callbacks.append(_robust_eval_callback(config, robust_eval))
     click.echo(
         f"training {config.model.arch} on {config.data.name} ({config.method}, "
         f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
     )
     # A progress bar on a terminal; one line per epoch in logs and pipes.
     verbose = 2 if quiet or not sys.stdout.isatty() else 1
-    result = train_run(config, out_dir, verbose=verbose)
+    result = train_run(config, out_dir, verbose=verbose, callbacks=callbacks)
     report = write_training_report(out_dir)
     m = result.metrics
     click.echo(f"test accuracy  {m['test_accuracy']:.4f}  (loss {m['test_loss']:.4f}, "
@@ -89,3 +121,16 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     out = Path(out_dir)
     click.echo(f"model          {out / 'model.keras'}  (SavedModel: {out / 'saved_model'})")
     click.echo(f"report         {report}")
+
+
+def _robust_eval_callback(config: TrainConfig, n: int) -> Any:
+    """val_robust_accuracy of the training attack on the first n test images."""
+    from tfrobust.attacks import PGD
+    from tfrobust.training import RobustAccuracy, load_data
+    from tfrobust.training.run import method_options
+
+    if n <= 0:
+        raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--robust-eval")
+    _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
+    attack = PGD(**method_options(config, test_ds.bounds)["attack"])
+    return RobustAccuracy(test_ds.pipeline(min(n, 256)), attack, seed=config.seed)

@@ -1,15 +1,19 @@
 """Training methods by CLI name: each maps to a :class:`RobustModel` subclass.
 
-``standard`` is the template itself (plain empirical risk minimisation).
-Later methods (``adversarial``, ``ir``, ``jr``) register here.
+``standard`` is the template itself (plain empirical risk minimisation);
+``adversarial`` is PGD adversarial training. Each class is constructed as
+``METHODS[name](base, **method_options)``. Later methods (``ir``, ``jr``)
+register here.
 """
 
 from __future__ import annotations
 
+from tfrobust.training.adversarial import AdversarialModel
 from tfrobust.training.robust_model import RobustModel
 
 __all__ = ["METHODS"]
 
 METHODS: dict[str, type[RobustModel]] = {
     "standard": RobustModel,
+    "adversarial": AdversarialModel,
 }

@@ -60,6 +60,8 @@ class RobustModel(keras.Model):
     """
 
     extra_loss_names: tuple[str, ...] = ()
+    #: Metrics updated only by ``train_step``; ``test_step`` leaves them out of its logs.
+    train_only_metric_names: tuple[str, ...] = ()
 
     def __init__(self, base: keras.Model, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -138,6 +140,11 @@ class RobustModel(keras.Model):
         for name, term in extras.items():
             self.extra_trackers[name].update_state(term)
         return self.compute_metrics(x_train, y, logits, sample_weight=sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        logs = super().test_step(data)
+        hidden = set(self.train_only_metric_names) | set(self.extra_loss_names)
+        return {name: value for name, value in logs.items() if name not in hidden}
 
     # --------------------------------------------------------- serialization
     def get_config(self) -> dict[str, Any]:

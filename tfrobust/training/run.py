@@ -43,7 +43,7 @@ from tfrobust.training.callbacks import Throughput
 from tfrobust.training.methods import METHODS
 from tfrobust.training.optimizers import build_optimizer
 
-__all__ = ["TrainResult", "train", "load_data", "library_versions"]
+__all__ = ["TrainResult", "train", "load_data", "library_versions", "method_options"]
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,30 @@ def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **kwargs)
 
 
+def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str, Any]:
+    """The method's constructor options, with the attack's bounds defaulting to the data's."""
+    options = dict(config.method_options)
+    attack = options.get("attack")
+    if isinstance(attack, dict) and attack.get("bounds") is None:
+        options["attack"] = {**attack, "bounds": [float(b) for b in bounds]}
+    if config.method == "adversarial" and "seed" not in options:
+        options["seed"] = config.seed
+    return options
+
+
 def _resolve_jit(value: Any) -> Any:
     return value if value in (True, False) else "auto"
 
 
 def _resolved_config(
-    config: TrainConfig, train_ds: Dataset, test_ds: Dataset, base: keras.Model,
+    config: TrainConfig, train_ds: Dataset, test_ds: Dataset, model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
 ) -> dict[str, Any]:
+    base = getattr(model, "base", model)
     values = to_dict(config)
     values["data"]["bounds"] = [float(b) for b in train_ds.bounds]
     values["model"]["options"] = {**model_options(config.model.arch), **config.model.options}
+    values["method_options"] = to_dict(method_options(config, train_ds.bounds))
     values["resolved"] = {
         "data_source": train_ds.source,
         "train_examples": len(train_ds),
@@ -110,6 +123,9 @@ def _resolved_config(
         "optimizer": keras.saving.serialize_keras_object(optimizer),
         "loss": "sparse categorical cross-entropy on logits",
     }
+    attack = getattr(model, "attack", None)
+    if attack is not None:
+        values["resolved"]["attack"] = {**attack.to_dict(), "step_size": attack.resolved_step_size}
     values["versions"] = library_versions()
     values["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return values
@@ -157,7 +173,8 @@ def train(
         num_classes=int(train_ds.num_classes),
         **config.model.options,
     )
-    model = METHODS[config.method](base, **config.method_options)
+    options = method_options(config, train_ds.bounds)
+    model = METHODS[config.method](base, **options)
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
     optimizer = build_optimizer(config.optimizer, total_steps=steps_per_epoch * config.epochs)
     model.compile(
@@ -166,7 +183,7 @@ def train(
         metrics=["accuracy"],
         jit_compile=_resolve_jit(config.jit_compile),
     )
-    dump_yaml(_resolved_config(config, train_ds, test_ds, base, optimizer), out / "config.yaml")
+    dump_yaml(_resolved_config(config, train_ds, test_ds, model, optimizer), out / "config.yaml")
 
     backup_dir = out / "backup"
     history_path = out / "history.csv"
@@ -175,13 +192,13 @@ def train(
     throughput = Throughput(len(train_ds))
     all_callbacks: list[keras.callbacks.Callback] = [
         throughput,
+        *callbacks,  # before the loggers, so values they add (val_robust_accuracy) are logged
         keras.callbacks.TerminateOnNaN(raise_error=True),  # never let a NaN delete the backup
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
         keras.callbacks.CSVLogger(str(history_path), append=True),
         keras.callbacks.ModelCheckpoint(
             str(out / "checkpoints" / "last.weights.h5"), save_weights_only=True
         ),
-        *callbacks,
     ]
     train_pipe = train_ds.pipeline(
         config.batch_size, shuffle=True, seed=config.seed, augment=config.data.augment

@@ -1,0 +1,22 @@
+"""Attacks as pure functions of a model callable: norm geometry, objectives, PGD, FGSM."""
+
+from tfrobust.attacks.fgsm import fgsm
+from tfrobust.attacks.norms import L2_STEPS, NORMS, Norm, get_norm
+from tfrobust.attacks.objectives import OBJECTIVES, cw_margin, get_objective, xent
+from tfrobust.attacks.pgd import PGD, call_model, default_step_size, pgd
+
+__all__ = [
+    "L2_STEPS",
+    "NORMS",
+    "OBJECTIVES",
+    "PGD",
+    "Norm",
+    "call_model",
+    "cw_margin",
+    "default_step_size",
+    "fgsm",
+    "get_norm",
+    "get_objective",
+    "pgd",
+    "xent",
+]

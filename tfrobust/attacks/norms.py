@@ -1,0 +1,104 @@
+"""Norm geometry of the threat models, written once (DESIGN.md section 4.3).
+
+Each norm provides three batched operations on (N, ...) tensors, reducing over
+every axis but the first:
+
+- ``project(delta, eps)``: the nearest point of the eps-ball (Noack et al.
+  2021 eq. 12 for l2: rescale when ``||delta||_2 > eps``);
+- ``normalize_step(grad, rule)``: the ascent direction of one PGD step: the
+  sign for linf; for l2 either the gradient divided by its l2 norm
+  (``"normalized"``, Madry et al. 2018) or its sign (``"sign"``, Noack et al.
+  2021 eq. 11);
+- ``random_start(shape, eps, seed)``: a uniform draw from the eps-ball.
+
+Zero vectors are guarded: normalising or projecting a zero delta or gradient
+returns zeros, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = ["NORMS", "L2_STEPS", "Norm", "get_norm"]
+
+L2_STEPS = ("normalized", "sign")
+_TINY = 1e-12
+
+
+def _flat_l2(v: tf.Tensor) -> tf.Tensor:
+    """Per-example l2 norm, shaped (N, 1, ..., 1) for broadcasting."""
+    axes = list(range(1, v.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Norm:
+    """The geometry of one lp ball (``"linf"`` or ``"l2"``)."""
+
+    name: str
+
+    def norm(self, v: tf.Tensor) -> tf.Tensor:
+        """Per-example norm of ``v``: (N, ...) -> (N,)."""
+        flat = tf.reshape(v, [tf.shape(v)[0], -1])
+        if self.name == "linf":
+            return tf.reduce_max(tf.abs(flat), axis=1)
+        return tf.norm(flat, ord=2, axis=1)
+
+    def project(self, delta: tf.Tensor, eps: Any) -> tf.Tensor:
+        """Projects each example's ``delta`` onto the eps-ball around 0."""
+        eps = tf.cast(eps, delta.dtype)
+        if self.name == "linf":
+            return tf.clip_by_value(delta, -eps, eps)
+        length = _flat_l2(delta)
+        scale = tf.minimum(tf.ones_like(length), eps / tf.maximum(length, _TINY))
+        return delta * scale
+
+    def normalize_step(self, grad: tf.Tensor, rule: str = "normalized") -> tf.Tensor:
+        """The unit ascent direction for a gradient (see module docstring)."""
+        if self.name == "linf" or rule == "sign":
+            return tf.sign(grad)
+        length = _flat_l2(grad)
+        return tf.where(length > _TINY, grad / tf.maximum(length, _TINY), tf.zeros_like(grad))
+
+    def random_start(self, shape: Any, eps: Any, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
+        """A uniform sample of the eps-ball, one per example.
+
+        Args:
+            shape: (N, ...) shape of the perturbation.
+            eps: ball radius in data units.
+            seed: (2,) int seed of the stateless random ops.
+        """
+        eps = tf.cast(eps, dtype)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+        if self.name == "linf":
+            return tf.random.stateless_uniform(shape, seeds[0], -1.0, 1.0, dtype=dtype) * eps
+        # Uniform in the l2 ball: a Gaussian direction and radius eps * U^(1/d).
+        direction = tf.random.stateless_normal(shape, seeds[0], dtype=dtype)
+        direction = direction / tf.maximum(_flat_l2(direction), _TINY)
+        dim = tf.cast(tf.reduce_prod(shape[1:]), dtype)
+        batch = shape[0]
+        radius_shape = tf.concat([[batch], tf.ones([tf.size(shape) - 1], tf.int32)], axis=0)
+        u = tf.random.stateless_uniform(radius_shape, seeds[1], dtype=dtype)
+        return direction * eps * tf.pow(u, 1.0 / dim)
+
+
+NORMS: dict[str, Norm] = {"linf": Norm("linf"), "l2": Norm("l2")}
+
+
+def get_norm(name: str) -> Norm:
+    """The geometry for ``name``; ValueError for an unknown norm."""
+    try:
+        return NORMS[name]
+    except KeyError:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {name!r}") from None
+
+
+def check_eps(eps: float, *, name: str = "eps") -> float:
+    """Validates a radius in data units (finite, >= 0)."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {eps!r}")
+    return float(eps)
