@@ -78,7 +78,7 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_text: str, 
         data_dir=data_dir or (trained.get("data_dir") if not dataset else None),
         classes=trained.get("classes") if not dataset or dataset == trained.get("name") else None,
         limit=limit,
-        bounds=bounds if bounds is not None else trained.get("bounds"),
+        bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
         options=(trained.get("options") or {}) if not dataset or dataset == trained.get("name") else {},
     )
     ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,

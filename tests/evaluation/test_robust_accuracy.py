@@ -26,7 +26,7 @@ def test_table_columns_monotone_and_consistent(model_and_data):
     assert list(table.columns) == COLUMNS
     assert len(table) == 6
     assert table["clean_accuracy"].iloc[0] == pytest.approx(0.9)
-    for norm, rows in table.groupby("norm"):
+    for _norm, rows in table.groupby("norm"):
         rows = rows.sort_values("eps")
         assert list(rows["eps"]) == [0.0, 0.1, 0.3]  # sorted
         assert rows["robust_accuracy_mean"].iloc[0] == pytest.approx(0.9)  # eps 0 = clean
