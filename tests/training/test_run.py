@@ -98,3 +98,21 @@ def test_load_model_refuses_corrupt_files(tmp_path):
         load_model(bad)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.keras")
+
+
+def test_every_shipped_config_builds_its_method():
+    from pathlib import Path
+
+    from tfrobust.config import load_train_config
+    from tfrobust.models import MODELS
+    from tfrobust.training import METHODS
+    from tfrobust.training.run import method_options
+
+    for path in sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml")):
+        config = load_train_config(path)
+        assert config.method in METHODS, path
+        assert config.model.arch in MODELS, path
+        base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        wrapper = METHODS[config.method](base, **method_options(config, (0.0, 1.0)))
+        if config.method == "adversarial":
+            assert wrapper.attack.steps >= 1 and wrapper.attack.eps > 0, path
