@@ -44,3 +44,7 @@ bench: install data
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+bench-pgd: install data
+	$(BIN)/python -m pip install --quiet --target benchmarks/.art adversarial-robustness-toolbox
+	PYTHONPATH=benchmarks/.art $(BIN)/python benchmarks/pgd.py --out benchmarks/results
