@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.tfrobust-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install data lint bench clean
+.PHONY: demo test install data lint bench bench-pgd clean
 
 demo: install data
 	$(BIN)/tfrobust train --config configs/demo.yaml --out $(DEMO_OUT)
