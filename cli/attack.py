@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from tfrobust.config import DataConfig, load_yaml, parse_number
 from tfrobust.data import DATASETS
@@ -18,6 +19,26 @@ def _eps_list(text: str) -> list[float]:
     if any(v < 0 for v in values):
         raise click.BadParameter(f"eps must be >= 0, got {text}", param_hint="--eps")
     return values
+
+
+def _eps_per_norm(texts: tuple[str, ...], norms: list[str]) -> dict[str, list[float]]:
+    """``--eps 0.1,0.2`` applies to every norm; ``--eps linf=0.1,0.2`` to one."""
+    shared: list[float] = []
+    own: dict[str, list[float]] = {}
+    for text in texts:
+        if "=" in text:
+            norm, _, values = text.partition("=")
+            norm = norm.strip()
+            if norm not in norms:
+                raise click.BadParameter(f"{text!r} names a norm not in --norm {','.join(norms)}",
+                                         param_hint="--eps")
+            own.setdefault(norm, []).extend(_eps_list(values))
+        else:
+            shared.extend(_eps_list(text))
+    missing = [n for n in norms if n not in own and not shared]
+    if missing:
+        raise click.BadParameter(f"no radius for {', '.join(missing)}", param_hint="--eps")
+    return {n: own.get(n, shared) for n in norms}
 
 
 def _norms(text: str) -> list[str]:
@@ -42,7 +63,8 @@ def _run_data(model_dir: Path) -> dict[str, Any]:
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Dataset (default: the one the model was trained on).")
 @click.option("--norm", "norm_text", required=True, help="l2, linf or both: l2,linf.")
-@click.option("--eps", "eps_text", required=True, help="Radii in data units, e.g. 0.5,1,1.5 or 8/255.")
+@click.option("--eps", "eps_texts", required=True, multiple=True,
+              help="Radii in data units, e.g. 0.5,1,1.5 or 8/255; per norm: --eps l2=0.5,1 --eps linf=0.05,0.1.")
 @click.option("--steps", type=int, default=40, show_default=True, help="PGD iterations.")
 @click.option("--step-size", default=None, help="Step size (default 2.5*eps/steps).")
 @click.option("--restarts", type=int, default=1, show_default=True,
@@ -57,7 +79,7 @@ def _run_data(model_dir: Path) -> dict[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="CSV file (default: MODEL_DIR/robust_accuracy.csv).")
-def attack(model_path: str, dataset: str | None, norm_text: str, eps_text: str, steps: int,
+def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tuple[str, ...], steps: int,
            step_size: str | None, restarts: int, objective: str, l2_step: str, split: str,
            limit: int | None, batch_size: int, bounds: str | None, data_dir: str | None, seed: int,
            out_path: str | None) -> None:
@@ -67,7 +89,8 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_text: str, 
     from tfrobust.evaluation import format_table, robust_accuracy_table
     from tfrobust.training import load_model
 
-    norms, eps = _norms(norm_text), _eps_list(eps_text)
+    norms = _norms(norm_text)
+    eps = _eps_per_norm(eps_texts, norms)
     if steps < 0 or restarts < 1 or batch_size < 1:
         raise click.BadParameter("--steps must be >= 0, --restarts and --batch-size >= 1")
     model_file = _model_file(model_path)
@@ -90,11 +113,12 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_text: str, 
     size = None if step_size is None else parse_number(step_size, name="--step-size")
     click.echo(f"attacking {model_file} on {data.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
                f"PGD-{steps} {objective}, {restarts} restart(s)")
-    table = robust_accuracy_table(
-        model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, steps=steps,
+    pipeline = ds.pipeline(batch_size)
+    table = pd.concat([robust_accuracy_table(
+        model, pipeline, norms=[norm], eps=eps[norm], bounds=ds.bounds, steps=steps,
         step_size=size, objective=objective, restarts=restarts, l2_step=l2_step, seed=seed,
         progress=lambda message: click.echo(f"  {message}", err=True),
-    )
+    ) for norm in norms], ignore_index=True)
     table.insert(0, "model", str(run_dir if model_file.name == "model.keras" else model_file))
     table.insert(1, "dataset", data.name)
     out = Path(out_path) if out_path else run_dir / "robust_accuracy.csv"

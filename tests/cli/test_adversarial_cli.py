@@ -50,12 +50,24 @@ def test_attack_table_for_both_models(runs, run_cli):
     (["--norm", "l2", "--eps", "abc"], "eps"),
     (["--norm", "l2", "--eps", "0.1", "--restarts", "0"], "restarts"),
     (["--norm", "l2", "--eps", "0.1", "--dataset", "fashion_mnist"], "inputs"),
+    (["--norm", "l2,linf", "--eps", "l2=0.1"], "no radius for linf"),
+    (["--norm", "l2", "--eps", "linf=0.1"], "names a norm"),
 ])
 def test_attack_bad_input(runs, run_cli, args, message):
     code, _, err = run_cli("attack", "--model", runs / "std", *args)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+
+
+def test_attack_with_radii_per_norm(runs, run_cli, tmp_path):
+    out = tmp_path / "table.csv"
+    code, text, err = run_cli("attack", "--model", runs / "at", "--norm", "l2,linf", "--eps", "l2=0.02,0.05",
+                              "--eps", "linf=0.01", "--steps", "3", "--limit", "200", "--out", out)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert list(zip(table["norm"], table["eps"])) == [("l2", 0.02), ("l2", 0.05), ("linf", 0.01)]
+    assert "l2 0.05" in text and "linf 0.01" in text
 
 
 def test_adversarial_flags_need_the_adversarial_method(tmp_path, run_cli):
