@@ -99,6 +99,9 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     if config.method == "adversarial":
         options = dict(config.method_options)
         options["attack"] = {**dict(options.get("attack") or {}), **attack_flags}
+        missing = [f"--{k}" for k in ("norm", "eps") if k not in options["attack"]]
+        if missing:
+            raise click.UsageError(f"--method adversarial needs the threat model: give {' and '.join(missing)}")
         if adv_fraction is not None:
             options["adversarial_fraction"] = adv_fraction
         config = replace(config, method_options=options)

@@ -73,3 +73,5 @@ def test_attack_with_radii_per_norm(runs, run_cli, tmp_path):
 def test_adversarial_flags_need_the_adversarial_method(tmp_path, run_cli):
     code, _, err = run_cli("train", *TOY, "--eps", "0.1", "--out", tmp_path / "x")
     assert code == 2 and "adversarial" in err
+    code, _, err = run_cli("train", *TOY, "--method", "adversarial", "--norm", "l2", "--out", tmp_path / "y")
+    assert code == 2 and "--eps" in err and len(err.strip().splitlines()) == 1
