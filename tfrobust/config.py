@@ -35,6 +35,7 @@ __all__ = [
     "train_config_from_dict",
     "to_dict",
     "dump_yaml",
+    "replace",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
@@ -317,13 +318,16 @@ def _from_mapping(cls: type[T], values: Mapping[str, Any] | None, prefix: str) -
 def train_config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
     """Builds a :class:`TrainConfig` from a nested mapping (parsed YAML).
 
-    Unknown keys are errors (a typo must not be silently ignored). A top-level
-    ``description`` or ``reference`` key is allowed and ignored: configs use
-    them to cite the paper section they implement.
+    Unknown keys are errors (a typo must not be silently ignored). Top-level
+    ``description`` and ``reference`` keys are allowed and ignored (configs
+    cite the paper section they implement), and so are the record-only
+    sections a run writes into its ``config.yaml`` (``resolved``,
+    ``versions``, ``command``), so that a run's record re-runs it.
     """
     if not isinstance(values, Mapping):
         raise ConfigError("a training config must be a mapping")
-    values = {k: v for k, v in values.items() if k not in ("description", "reference", "versions")}
+    ignored = ("description", "reference", "resolved", "versions", "command")
+    values = {k: v for k, v in values.items() if k not in ignored}
     nested = {
         "data": _from_mapping(DataConfig, values.pop("data", None), "data"),
         "model": _from_mapping(ModelConfig, values.pop("model", None), "model"),

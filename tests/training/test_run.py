@@ -49,6 +49,12 @@ def test_train_writes_artifacts_and_learns(tmp_path):
     assert config["data"]["bounds"] == [-1.0, 1.0]
     assert config["model"]["options"]["hidden"] in ([128], (128,))
     assert config["resolved"]["train_examples"] == 256
+    # The record re-runs the run: it loads as a config equal to the one used.
+    from tfrobust.config import load_train_config
+
+    again = load_train_config(out / "config.yaml")
+    assert again.seed == 3 and again.data.bounds == (-1.0, 1.0) and again.model.arch == "kim_toy_dnn"
+    assert again.optimizer == toy_config().optimizer and again.epochs == 3
     # The saved classifier and the SavedModel both reproduce the trained model.
     x = np.random.default_rng(0).uniform(-1, 1, size=(16, 2)).astype("float32")
     expected = result.model(x, training=False).numpy()
