@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 
 from tfrobust.config import DataConfig, load_yaml, parse_number
 from tfrobust.data import DATASETS
@@ -84,7 +83,7 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
            limit: int | None, batch_size: int, bounds: str | None, data_dir: str | None, seed: int,
            out_path: str | None) -> None:
     """Robust accuracy of a trained model under PGD over a list of eps."""
-    from cli.export import _model_file
+    from cli.export import model_file as find_model_file
     from tfrobust.data import load_dataset
     from tfrobust.evaluation import format_table, robust_accuracy_table
     from tfrobust.training import load_model
@@ -93,16 +92,18 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
     eps = _eps_per_norm(eps_texts, norms)
     if steps < 0 or restarts < 1 or batch_size < 1:
         raise click.BadParameter("--steps must be >= 0, --restarts and --batch-size >= 1")
-    model_file = _model_file(model_path)
+    model_file = find_model_file(model_path)
     run_dir = model_file.parent
     trained = _run_data(run_dir)
+    # Classes, options and the data directory carry over only to the dataset the model was trained on.
+    same = trained if dataset in (None, trained.get("name")) else {}
     data = DataConfig(
         name=dataset or trained.get("name") or "fashion_mnist",
-        data_dir=data_dir or (trained.get("data_dir") if not dataset else None),
-        classes=trained.get("classes") if not dataset or dataset == trained.get("name") else None,
+        data_dir=data_dir or same.get("data_dir"),
+        classes=same.get("classes"),
         limit=limit,
         bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
-        options=(trained.get("options") or {}) if not dataset or dataset == trained.get("name") else {},
+        options=same.get("options") or {},
     )
     ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
                       bounds=data.bounds, seed=seed, **data.options)
@@ -113,12 +114,11 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
     size = None if step_size is None else parse_number(step_size, name="--step-size")
     click.echo(f"attacking {model_file} on {data.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
                f"PGD-{steps} {objective}, {restarts} restart(s)")
-    pipeline = ds.pipeline(batch_size)
-    table = pd.concat([robust_accuracy_table(
-        model, pipeline, norms=[norm], eps=eps[norm], bounds=ds.bounds, steps=steps,
+    table = robust_accuracy_table(
+        model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, steps=steps,
         step_size=size, objective=objective, restarts=restarts, l2_step=l2_step, seed=seed,
         progress=lambda message: click.echo(f"  {message}", err=True),
-    ) for norm in norms], ignore_index=True)
+    )
     table.insert(0, "model", str(run_dir if model_file.name == "model.keras" else model_file))
     table.insert(1, "dataset", data.name)
     out = Path(out_path) if out_path else run_dir / "robust_accuracy.csv"

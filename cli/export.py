@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 
-def _model_file(model: str) -> Path:
+def model_file(model: str) -> Path:
+    """The .keras file of a run directory or a path to one; FileNotFoundError if absent."""
     path = Path(model)
     if path.is_dir():
         path = path / "model.keras"
@@ -29,7 +30,7 @@ def export(model_path: str, out_dir: str) -> None:
     """
     from tfrobust.training import export_saved_model, load_model
 
-    path = _model_file(model_path)
+    path = model_file(model_path)
     model = load_model(path)
     target = export_saved_model(model, out_dir)
     shape = tuple(model.inputs[0].shape[1:])

@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as err:
         click.echo(f"error: {_one_line(err.format_message())}", err=True)
         sys.exit(2)
-    except (ValueError, OSError, KeyError) as err:  # bad input from the library: no traceback
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        click.echo(f"error: {_one_line(str(message))}", err=True)
+    except (ValueError, OSError) as err:  # bad input from the library: no traceback
+        click.echo(f"error: {_one_line(str(err))}", err=True)
         sys.exit(2)
 
 

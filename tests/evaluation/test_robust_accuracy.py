@@ -49,3 +49,24 @@ def test_single_restart_has_zero_std_and_bad_arguments(model_and_data):
         robust_accuracy_table(model, (x, y), norms=["linf"], eps=[], bounds=(0, 1))
     with pytest.raises(ValueError, match="norm"):
         robust_accuracy_table(model, (x, y), norms=["l7"], eps=[0.1], bounds=(0, 1))
+
+
+def test_radii_per_norm_and_one_clean_pass(model_and_data, monkeypatch):
+    import tfrobust.evaluation.robust_accuracy as module
+
+    model, x, y = model_and_data
+    calls = []
+    real = module.attacked_correct
+
+    def counting(model_fn, data, attack, **kwargs):
+        calls.append((attack.norm, attack.eps))
+        return real(model_fn, data, attack, **kwargs)
+
+    monkeypatch.setattr(module, "attacked_correct", counting)
+    table = robust_accuracy_table(model, (x, y), norms=["l2", "linf"], eps={"l2": [0.5, 0.2], "linf": [0.05]},
+                                  bounds=(0, 1), steps=2, restarts=2)
+    assert list(zip(table["norm"], table["eps"])) == [("l2", 0.2), ("l2", 0.5), ("linf", 0.05)]
+    assert [c for c in calls if c[1] == 0.0] == [("linf", 0.0)]  # the clean pass, once
+    assert len(calls) == 1 + 3 * 2
+    with pytest.raises(ValueError, match="every norm"):
+        robust_accuracy_table(model, (x, y), norms=["l2", "linf"], eps={"l2": [0.1]}, bounds=(0, 1))

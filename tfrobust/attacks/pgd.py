@@ -267,9 +267,9 @@ class PGD:
     def __post_init__(self) -> None:
         get_norm(self.norm)
         get_objective(self.objective)
-        object.__setattr__(self, "eps", check_eps(_number(self.eps, "eps")))
+        object.__setattr__(self, "eps", check_eps(parse_number(self.eps, name="eps")))
         if self.step_size is not None:
-            object.__setattr__(self, "step_size", check_eps(_number(self.step_size, "step_size"), name="step_size"))
+            object.__setattr__(self, "step_size", check_eps(parse_number(self.step_size, name="step_size"), name="step_size"))
         if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 0:
             raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
         if isinstance(self.restarts, bool) or not isinstance(self.restarts, (int, np.integer)) or self.restarts < 1:
@@ -278,7 +278,7 @@ class PGD:
             raise ValueError(f"l2_step must be one of {', '.join(L2_STEPS)}, got {self.l2_step!r}")
         if self.bounds is not None:
             object.__setattr__(self, "bounds", _check_bounds(self.bounds))
-        object.__setattr__(self, "kappa", check_eps(_number(self.kappa, "kappa"), name="kappa"))
+        object.__setattr__(self, "kappa", check_eps(parse_number(self.kappa, name="kappa"), name="kappa"))
 
     @property
     def resolved_step_size(self) -> float:
@@ -301,8 +301,3 @@ class PGD:
         if values["bounds"] is not None:
             values["bounds"] = list(values["bounds"])
         return values
-
-
-def _number(value: Any, name: str) -> float:
-    """Accepts numbers and fraction strings such as ``"8/255"``."""
-    return parse_number(value, name=name)

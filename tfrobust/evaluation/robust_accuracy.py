@@ -14,7 +14,7 @@ example that a smaller-eps run found; this correction is exact, not a fit.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ def robust_accuracy_table(
     data: Any,
     *,
     norms: Sequence[str],
-    eps: Sequence[float],
+    eps: Sequence[float] | Mapping[str, Sequence[float]],
     bounds: tuple[float, float],
     steps: int = 40,
     step_size: float | None = None,
@@ -53,7 +53,9 @@ def robust_accuracy_table(
         model: a Keras classifier (logits) or logits callable.
         data: ``tf.data.Dataset`` of ``(x, y)`` batches within ``bounds``, or a pair of arrays.
         norms: e.g. ``("l2", "linf")``.
-        eps: radii in data units (sorted ascending per norm in the output).
+        eps: radii in data units, shared by all norms or a mapping norm -> radii
+            (Noack's tables use different radii per norm); sorted ascending per
+            norm in the output. The clean pass runs once for all norms.
         bounds: value range of the data.
         steps: PGD iterations (Noack: 40).
         step_size: fixed step size; default ``step_size_factor * eps / steps``.
@@ -71,14 +73,14 @@ def robust_accuracy_table(
     """
     if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
         raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    eps_sorted = sorted(float(e) for e in eps)
-    if not eps_sorted:
-        raise ValueError("eps: give at least one radius")
+    per_norm = {n: sorted(float(e) for e in (eps.get(n, ()) if isinstance(eps, Mapping) else eps)) for n in norms}
+    if not norms or any(not radii for radii in per_norm.values()):
+        raise ValueError("eps: give at least one radius for every norm")
     clean = attacked_correct(model, data, PGD(norm="linf", eps=0.0, steps=0), bounds=bounds)
     rows = []
     for norm in norms:
         survived = np.ones((restarts, clean.size), bool)  # per restart, monotone along eps
-        for e in eps_sorted:
+        for e in per_norm[norm]:
             size = step_size if step_size is not None else step_size_factor * e / max(steps, 1)
             attack = PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective,
                          random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa)

@@ -99,10 +99,6 @@ def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str
     return options
 
 
-def _resolve_jit(value: Any) -> Any:
-    return value if value in (True, False) else "auto"
-
-
 def _resolved_config(
     config: TrainConfig, train_ds: Dataset, test_ds: Dataset, model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -181,7 +177,7 @@ def train(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
-        jit_compile=_resolve_jit(config.jit_compile),
+        jit_compile=config.jit_compile,  # "auto", True or False (validated by TrainConfig)
     )
     dump_yaml(_resolved_config(config, train_ds, test_ds, model, optimizer), out / "config.yaml")
 
