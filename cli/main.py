@@ -10,6 +10,7 @@ import click
 from cli.attack import attack
 from cli.data import data
 from cli.export import export
+from cli.saliency import saliency
 from cli.train import train
 
 __all__ = ["main", "tfrobust"]
@@ -28,6 +29,7 @@ tfrobust.add_command(data)
 tfrobust.add_command(train)
 tfrobust.add_command(export)
 tfrobust.add_command(attack)
+tfrobust.add_command(saliency)
 
 
 def _one_line(message: str) -> str:

@@ -65,6 +65,15 @@ def _with(config: Any, **changes: Any) -> Any:
               help="[adversarial] share of each batch replaced by adversarial examples (default 1).")
 @click.option("--robust-eval", type=int, default=None,
               help="[adversarial] log val_robust_accuracy on the first N test images every epoch.")
+@click.option("--targets", type=click.Path(exists=True), default=None,
+              help="[ir] target maps: a `tfrobust saliency --split train` directory (or its .npy).")
+@click.option("--lambda-d", default=None, help="[ir] weight of the cosine alignment term (Noack eq. 9; MNIST 3.0).")
+@click.option("--lambda-m", default=None, help="[ir] weight of the gradient-norm term (Noack eq. 9; MNIST 0.15).")
+@click.option("--lambda-j", default=None, help="[jr] weight of the Jacobian Frobenius norm (Noack eq. 13; MNIST 0.32).")
+@click.option("--n-proj", default=None,
+              help="[jr] random projections per example (Noack eq. 14; default 1) or 'exact'.")
+@click.option("--jacobian-eval", type=int, default=None,
+              help="log label/other-logit Jacobian norms (Noack Fig. 4) on the first N test images every epoch.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
           method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
@@ -72,8 +81,11 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
           optimizer: str | None, lr: str | None, jit: bool | None, norm: str | None,
           eps: str | None, steps: int | None, step_size: str | None, objective: str | None,
           l2_step: str | None, random_start: bool | None, adv_fraction: float | None,
-          robust_eval: int | None, quiet: bool) -> None:
-    """Train a classifier (standard training; more methods in later releases).
+          robust_eval: int | None, targets: str | None, lambda_d: str | None,
+          lambda_m: str | None, lambda_j: str | None, n_proj: str | None,
+          jacobian_eval: int | None, quiet: bool) -> None:
+    """Train a classifier: standard, adversarial (PGD), ir (Interpretation
+    Regularization with target maps) or jr (Jacobian Regularization).
 
     Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
     OUT/metrics.json and OUT/report.html with OUT/curves.png.
@@ -105,9 +117,13 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
         if adv_fraction is not None:
             options["adversarial_fraction"] = adv_fraction
         config = replace(config, method_options=options)
+    config = _regularization_options(config, targets=targets, lambda_d=lambda_d, lambda_m=lambda_m,
+                                     lambda_j=lambda_j, n_proj=n_proj)
     callbacks = []
     if robust_eval is not None:
         callbacks.append(_robust_eval_callback(config, robust_eval))
+    if jacobian_eval is not None:
+        callbacks.append(_jacobian_eval_callback(config, jacobian_eval))
     click.echo(
         f"training {config.model.arch} on {config.data.name} ({config.method}, "
         f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
@@ -124,6 +140,48 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     out = Path(out_dir)
     click.echo(f"model          {out / 'model.keras'}  (SavedModel: {out / 'saved_model'})")
     click.echo(f"report         {report}")
+
+
+def _regularization_options(config: TrainConfig, *, targets: str | None, lambda_d: str | None,
+                            lambda_m: str | None, lambda_j: str | None, n_proj: str | None) -> TrainConfig:
+    """Folds the --targets/--lambda-*/--n-proj flags into method_options (checked per method)."""
+    ir_flags = {k: v for k, v in dict(targets=targets, lambda_d=lambda_d, lambda_m=lambda_m).items()
+                if v is not None}
+    jr_flags = {k: v for k, v in dict(lambda_j=lambda_j, n_proj=n_proj).items() if v is not None}
+    if ir_flags and config.method != "ir":
+        raise click.UsageError("--targets/--lambda-d/--lambda-m apply to --method ir only")
+    if jr_flags and config.method != "jr":
+        raise click.UsageError("--lambda-j/--n-proj apply to --method jr only")
+    options = dict(config.method_options)
+    for key in ("lambda_d", "lambda_m", "lambda_j"):
+        flag = ir_flags.get(key, jr_flags.get(key))
+        if flag is not None:
+            options[key] = parse_number(flag, name="--" + key.replace("_", "-"))
+    if targets is not None:
+        options["targets"] = targets
+    if n_proj is not None:
+        if n_proj == "exact":
+            options["n_proj"] = "exact"
+        else:
+            try:
+                options["n_proj"] = int(n_proj)
+            except ValueError:
+                raise click.BadParameter(f"must be a positive integer or 'exact', got {n_proj!r}",
+                                         param_hint="--n-proj") from None
+    if config.method == "ir" and not options.get("targets"):
+        raise click.UsageError("--method ir needs --targets DIR (from tfrobust saliency --split train)")
+    return replace(config, method_options=options)
+
+
+def _jacobian_eval_callback(config: TrainConfig, n: int) -> Any:
+    """jacobian_label_norm / jacobian_other_norm on the first n test images each epoch."""
+    from tfrobust.training import load_data
+    from tfrobust.training.callbacks import JacobianNorm
+
+    if n <= 0:
+        raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--jacobian-eval")
+    _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
+    return JacobianNorm(test_ds.x, test_ds.y)
 
 
 def _robust_eval_callback(config: TrainConfig, n: int) -> Any:

@@ -10,6 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from tfrobust.attribution.gradient import gradient, gradient_input, logit_gradient
+from tfrobust.attribution.jacobian import (
+    jacobian_frobenius,
+    logit_jacobian_norms,
+    projection_vectors,
+    safe_norm,
+    safe_sqrt,
+)
 from tfrobust.attribution.postprocess import (
     channel_sum_clip,
     clip_3sigma,
@@ -30,9 +37,14 @@ __all__ = [
     "get_attribution",
     "gradient",
     "gradient_input",
+    "jacobian_frobenius",
     "logit_gradient",
+    "logit_jacobian_norms",
     "permute",
+    "projection_vectors",
     "random_map",
+    "safe_norm",
+    "safe_sqrt",
     "smoothgrad",
     "threshold",
 ]

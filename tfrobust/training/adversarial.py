@@ -79,12 +79,6 @@ class AdversarialModel(RobustModel):
             self.clean_loss_tracker = keras.metrics.Mean(name="clean_loss")
             self.clean_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
 
-    def _step_seed(self) -> tf.Tensor:
-        counter = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None else tf.constant(0, tf.int64)
-        context = tf.distribute.get_replica_context()
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int64) if context is not None else tf.constant(0, tf.int64)
-        return tf.stack([tf.constant(self.attack_seed, tf.int64), counter * 1024 + replica])
-
     def training_inputs(self, x: Any, y: Any) -> Any:
         """Attacks (a share of) the batch with the model in inference mode."""
         if self.track_clean:
@@ -95,7 +89,7 @@ class AdversarialModel(RobustModel):
             self.clean_accuracy_tracker.update_state(y, clean_logits)
         if self.adversarial_fraction == 0.0:
             return x
-        seed = self._step_seed()
+        seed = self.step_seed(self.attack_seed)
         if self.adversarial_fraction == 1.0:
             return self.attack(self.base, x, y, seed=seed)
         n = tf.shape(x)[0]

@@ -60,6 +60,8 @@ class RobustModel(keras.Model):
     """
 
     extra_loss_names: tuple[str, ...] = ()
+    #: Values returned by :meth:`regularization` that are tracked but NOT added to the loss.
+    extra_metric_names: tuple[str, ...] = ()
     #: Metrics updated only by ``train_step``; ``test_step`` leaves them out of its logs.
     train_only_metric_names: tuple[str, ...] = ()
 
@@ -71,10 +73,12 @@ class RobustModel(keras.Model):
         if base.built:  # e.g. a functional model: the wrapper needs no data to build
             self.built = True
         self.extra_trackers = {
-            name: keras.metrics.Mean(name=name) for name in self.extra_loss_names
+            name: keras.metrics.Mean(name=name)
+            for name in (*self.extra_loss_names, *self.extra_metric_names)
         }
 
     def call(self, inputs: Any, training: bool = False) -> Any:
+        inputs, _ = self.split_inputs(inputs)  # (x, target) batches predict like x
         return self.base(inputs, training=training)
 
     def build(self, input_shape: Any = None) -> None:
@@ -83,6 +87,20 @@ class RobustModel(keras.Model):
         self.built = True
 
     # ------------------------------------------------------------------ hooks
+    def split_inputs(self, x: Any) -> tuple[Any, Any]:
+        """Separates the model's inputs from side data that comes with the batch.
+
+        Default: no side data, ``(x, None)``. Interpretation Regularization
+        receives ``(image, target_map)`` pairs here.
+
+        Args:
+            x: the ``x`` part of a batch as the pipeline yields it.
+
+        Returns:
+            ``(inputs, side)``: what the model is called on, and anything else.
+        """
+        return x, None
+
     def training_inputs(self, x: Any, y: Any) -> Any:
         """Returns the inputs the weights are trained on (default: ``x``).
 
@@ -96,40 +114,97 @@ class RobustModel(keras.Model):
         del y
         return x
 
-    def regularization(self, x: Any, y: Any, logits: Any) -> dict[str, Any]:
-        """Extra loss terms, keyed by the names in ``extra_loss_names``.
+    def input_gradient_objectives(self, logits: Any, y: Any) -> tuple[Any, ...]:
+        """Scalars whose gradients with respect to the inputs the step needs.
+
+        Default: none. When a subclass returns ``M`` scalars (built from the
+        training-mode ``logits``), the template runs the forward pass under an
+        ``input_tape`` and hands the ``M`` input gradients (each shaped like
+        the inputs) to :meth:`regularization` as ``input_gradients``; they
+        stay differentiable with respect to the weights (double
+        backpropagation), so penalties on them train the weights.
+
+        Args:
+            logits: (N, K) training-mode logits.
+            y: (N,) int labels.
+        """
+        del logits, y
+        return ()
+
+    def regularization(self, x: Any, y: Any, logits: Any, **context: Any) -> dict[str, Any]:
+        """Extra loss terms (``extra_loss_names``) and tracked values (``extra_metric_names``).
 
         Called inside the weight tape after the forward pass, so terms may
-        depend on the weights (e.g. input gradients taken with a nested
-        ``input_tape``). Each value is a scalar already multiplied by its
-        coefficient; the template adds them to the compiled loss.
+        depend on the weights. Each loss value is a scalar already multiplied
+        by its coefficient; the template adds it to the compiled loss. Values
+        named in ``extra_metric_names`` are only tracked.
 
         Args:
             x: (N, ...) the inputs returned by :meth:`training_inputs`.
             y: (N,) int labels.
             logits: (N, num_classes) the model's output on ``x`` (training=True).
+            **context: given only when used: ``input_gradients`` (tuple of
+                (N, ...) tensors, one per :meth:`input_gradient_objectives`
+                scalar) and ``side`` (the side data of :meth:`split_inputs`).
         """
-        del x, y, logits
+        del x, y, logits, context
         return {}
 
+    def step_seed(self, seed: int) -> tf.Tensor:
+        """A (2,) int64 stateless seed that differs per step and per replica.
+
+        Args:
+            seed: the method's base seed (>= 0).
+        """
+        optimizer = getattr(self, "optimizer", None)
+        counter = (tf.cast(optimizer.iterations, tf.int64) if optimizer is not None
+                   else tf.constant(0, tf.int64))
+        context = tf.distribute.get_replica_context()
+        replica = (tf.cast(context.replica_id_in_sync_group, tf.int64) if context is not None
+                   else tf.constant(0, tf.int64))
+        return tf.stack([tf.constant(seed, tf.int64), counter * 1024 + replica])
+
     # ------------------------------------------------------------- template
+    def _forward(self, x: Any, y: Any) -> tuple[Any, tuple[Any, ...]]:
+        """Training-mode logits and, when the subclass asks, input gradients."""
+        if type(self).input_gradient_objectives is RobustModel.input_gradient_objectives:
+            return self(x, training=True), ()
+        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as input_tape:
+            input_tape.watch(x)
+            logits = self(x, training=True)
+            objectives = tuple(self.input_gradient_objectives(logits, y))
+        if not objectives:
+            return logits, ()
+        gradients = tuple(input_tape.gradient(objective, x) for objective in objectives)
+        del input_tape
+        return logits, gradients
+
     def train_step(self, data: Any) -> dict[str, Any]:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, side = self.split_inputs(x)
         x_train = self.training_inputs(x, y)
         with tf.GradientTape() as weight_tape:
-            logits = self(x_train, training=True)
+            logits, input_gradients = self._forward(x_train, y)
             loss = self.compute_loss(
                 x=x_train, y=y, y_pred=logits, sample_weight=sample_weight, training=True
             )
-            extras = self.regularization(x_train, y, logits)
-            unknown = set(extras) - set(self.extra_trackers)
+            context: dict[str, Any] = {}
+            if input_gradients:
+                context["input_gradients"] = input_gradients
+            if side is not None:
+                context["side"] = side
+            values = self.regularization(x_train, y, logits, **context)
+            unknown = set(values) - set(self.extra_trackers)
             if unknown:
                 raise ValueError(
-                    f"regularization returned {sorted(unknown)}, not declared in extra_loss_names"
+                    f"regularization returned {sorted(unknown)}, not declared in "
+                    "extra_loss_names or extra_metric_names"
                 )
             total = loss
-            for term in extras.values():
-                total = total + scale_loss_for_distribution(tf.cast(term, loss.dtype))
+            for name in self.extra_loss_names:
+                if name in values:
+                    term = tf.cast(values[name], loss.dtype)
+                    total = total + scale_loss_for_distribution(term)
             self._loss_tracker.update_state(
                 unscale_loss_for_distribution(total), sample_weight=tf.shape(y)[0]
             )
@@ -137,13 +212,15 @@ class RobustModel(keras.Model):
         variables = self.trainable_variables
         gradients = weight_tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        for name, term in extras.items():
-            self.extra_trackers[name].update_state(term)
+        for name, value in values.items():
+            self.extra_trackers[name].update_state(value)
         return self.compute_metrics(x_train, y, logits, sample_weight=sample_weight)
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        logs = super().test_step(data)
-        hidden = set(self.train_only_metric_names) | set(self.extra_loss_names)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = self.split_inputs(x)
+        logs = super().test_step(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+        hidden = set(self.train_only_metric_names) | set(self.extra_trackers)
         return {name: value for name, value in logs.items() if name not in hidden}
 
     # --------------------------------------------------------- serialization

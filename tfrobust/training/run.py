@@ -21,6 +21,7 @@ Every file is written atomically (temp file + ``os.replace``).
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import platform
@@ -42,8 +43,9 @@ from tfrobust.training.artifacts import atomic_json, export_saved_model, save_mo
 from tfrobust.training.callbacks import Throughput
 from tfrobust.training.methods import METHODS
 from tfrobust.training.optimizers import build_optimizer
+from tfrobust.training.targets import load_targets
 
-__all__ = ["TrainResult", "train", "load_data", "library_versions", "method_options"]
+__all__ = ["TrainResult", "train", "load_data", "library_versions", "load_method_targets", "method_options"]
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,55 @@ def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **kwargs)
 
 
+#: Keys of ``method_options`` that are not constructor options (per method).
+DATA_OPTIONS = {"ir": ("targets",)}
+#: Methods whose wrapper takes a ``seed`` (filled from the run's seed).
+SEEDED_METHODS = ("adversarial", "jr")
+
+
 def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str, Any]:
-    """The method's constructor options, with the attack's bounds defaulting to the data's."""
-    options = dict(config.method_options)
+    """The method's constructor options, with the attack's bounds defaulting to the data's.
+
+    Keys that describe data rather than the wrapper (``targets`` of ``ir``)
+    are left out; the run's seed fills ``seed`` where the wrapper takes one.
+    """
+    options = {k: v for k, v in config.method_options.items()
+               if k not in DATA_OPTIONS.get(config.method, ())}
     attack = options.get("attack")
     if isinstance(attack, dict) and attack.get("bounds") is None:
         options["attack"] = {**attack, "bounds": [float(b) for b in bounds]}
-    if config.method == "adversarial" and "seed" not in options:
+    if config.method in SEEDED_METHODS and "seed" not in options:
         options["seed"] = config.seed
     return options
+
+
+def _check_method_options(config: TrainConfig, options: dict[str, Any]) -> None:
+    """Unknown constructor options are a one-line ValueError (not a TypeError deep in Keras)."""
+    cls = METHODS[config.method]
+    inits = [vars(klass)["__init__"] for klass in cls.__mro__
+             if klass.__module__.startswith("tfrobust") and "__init__" in vars(klass)]
+    known = {name for init in inits for name in inspect.signature(init).parameters} - {"self", "base", "kwargs"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        allowed = sorted(known | set(DATA_OPTIONS.get(config.method, ())))
+        raise ValueError(f"method_options for {config.method!r}: unknown {', '.join(unknown)}; "
+                         f"known: {', '.join(allowed) or 'none'}")
+
+
+def load_method_targets(config: TrainConfig, train_ds: Dataset) -> np.ndarray | None:
+    """The target maps an ``ir`` run trains against (aligned with ``train_ds``), else None.
+
+    Raises:
+        ValueError: ``ir`` without ``method_options.targets``, or maps that do
+            not belong to this training data (see :func:`load_targets`).
+    """
+    if config.method != "ir":
+        return None
+    path = config.method_options.get("targets")
+    if not path:
+        raise ValueError("method ir needs target maps: set method_options.targets (CLI --targets DIR) "
+                         "to the output of tfrobust saliency --split train")
+    return load_targets(path, train_ds)
 
 
 def _resolved_config(
@@ -108,6 +150,9 @@ def _resolved_config(
     values["data"]["bounds"] = [float(b) for b in train_ds.bounds]
     values["model"]["options"] = {**model_options(config.model.arch), **config.model.options}
     values["method_options"] = to_dict(method_options(config, train_ds.bounds))
+    for key in DATA_OPTIONS.get(config.method, ()):
+        if key in config.method_options:
+            values["method_options"][key] = str(Path(config.method_options[key]).resolve())
     values["resolved"] = {
         "data_source": train_ds.source,
         "train_examples": len(train_ds),
@@ -156,8 +201,9 @@ def train(
         raise ValueError(f"unknown method {config.method!r}; choose from: {', '.join(METHODS)}")
     out = Path(out_dir)
     train_ds, test_ds = load_data(config)  # fail on bad data before touching out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "checkpoints").mkdir(exist_ok=True)
+    options = method_options(config, train_ds.bounds)
+    _check_method_options(config, options)
+    targets = load_method_targets(config, train_ds)
     started = time.time()
 
     if config.deterministic:
@@ -169,7 +215,6 @@ def train(
         num_classes=int(train_ds.num_classes),
         **config.model.options,
     )
-    options = method_options(config, train_ds.bounds)
     model = METHODS[config.method](base, **options)
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
     optimizer = build_optimizer(config.optimizer, total_steps=steps_per_epoch * config.epochs)
@@ -179,6 +224,8 @@ def train(
         metrics=["accuracy"],
         jit_compile=config.jit_compile,  # "auto", True or False (validated by TrainConfig)
     )
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad options above leave no trace
+    (out / "checkpoints").mkdir(exist_ok=True)
     dump_yaml(_resolved_config(config, train_ds, test_ds, model, optimizer), out / "config.yaml")
 
     backup_dir = out / "backup"
@@ -197,7 +244,8 @@ def train(
         ),
     ]
     train_pipe = train_ds.pipeline(
-        config.batch_size, shuffle=True, seed=config.seed, augment=config.data.augment
+        config.batch_size, shuffle=True, seed=config.seed, augment=config.data.augment,
+        targets=targets,
     )
     test_pipe = test_ds.pipeline(config.batch_size)
     history = model.fit(

@@ -1,0 +1,206 @@
+"""``tfrobust saliency``: attribution maps aligned with a dataset (IR targets) and a PNG grid.
+
+Ref: Noack et al. 2021, sec. 3.1 and 4.1 (SmoothGrad targets: sigma 0.15 in
+data units, 50 samples, logit-gradient base, threshold phi = 1) and 4.4
+(permuted targets).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from tfrobust.attribution import ATTRIBUTIONS
+from tfrobust.attribution.gradient import BASE_MAPS
+from tfrobust.config import DataConfig, parse_number
+from tfrobust.data import DATASETS
+
+#: Noack et al. 2021 sec. 4.1 SmoothGrad settings (sigma absolute, in data units).
+SMOOTHGRAD_DEFAULTS: dict[str, Any] = {"samples": 50, "sigma": 0.15, "base": "logit_gradient"}
+
+
+def _methods(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in ATTRIBUTIONS]
+    if bad or not names:
+        raise click.BadParameter(f"choose from {', '.join(ATTRIBUTIONS)} (comma-separated), got {text!r}",
+                                 param_hint="--method")
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"a method is named twice in {text!r}", param_hint="--method")
+    return names
+
+
+def _fraction(value: float | None, hint: str, hi: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0 or (hi is not None and value > hi):
+        where = f"in [0, {hi:g}]" if hi is not None else ">= 0"
+        raise click.BadParameter(f"must be a number {where}, got {value:g}", param_hint=hint)
+    return value
+
+
+def _smoothgrad_options(samples: int | None, sigma: str | None, base: str | None,
+                        methods: list[str]) -> dict[str, Any]:
+    given = {k: v for k, v in dict(samples=samples, sigma=sigma, base=base).items() if v is not None}
+    if given and "smoothgrad" not in methods:
+        raise click.UsageError("--samples/--sigma/--base apply to --method smoothgrad only")
+    options = {**SMOOTHGRAD_DEFAULTS, **given}
+    if isinstance(options["sigma"], str):
+        options["sigma"] = parse_number(options["sigma"], name="--sigma")
+    if options["samples"] < 1:
+        raise click.BadParameter(f"must be >= 1, got {options['samples']}", param_hint="--samples")
+    if not math.isfinite(options["sigma"]) or options["sigma"] < 0:
+        raise click.BadParameter(f"must be >= 0 (data units), got {sigma}", param_hint="--sigma")
+    return options
+
+
+def _display_inputs(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """(N, H, W) or (N, H, W, 3) values in [0, 1] for imshow; vectors become 1 x F strips."""
+    images = x.reshape(x.shape[0], 1, -1, 1) if x.ndim == 2 else x
+    lo, hi = bounds
+    if math.isfinite(lo) and math.isfinite(hi):
+        shown = (images - lo) / (hi - lo)
+    else:  # unbounded data (tsipras): per-example min-max
+        flat = images.reshape(images.shape[0], -1)
+        low = flat.min(axis=1).reshape(-1, 1, 1, 1)
+        span = np.maximum(flat.max(axis=1).reshape(-1, 1, 1, 1) - low, 1e-12)
+        shown = (images - low) / span
+    shown = np.clip(shown, 0.0, 1.0)
+    if shown.shape[-1] == 3:
+        return shown
+    return shown.mean(axis=-1)
+
+
+def _display_maps(maps: np.ndarray) -> np.ndarray:
+    """Signed maps as (N, H, W, 3) blue-white-red images (Kim Fig. 6 channel sum, 99th pct clip)."""
+    from tfrobust.attribution import channel_sum_clip, diverging_rgb
+
+    images = maps.reshape(maps.shape[0], 1, -1) if maps.ndim == 2 else maps
+    return diverging_rgb(channel_sum_clip(images))
+
+
+def write_grid(path: Path, x: np.ndarray, y: np.ndarray, bounds: tuple[float, float],
+               columns: dict[str, np.ndarray], class_names: tuple[str, ...]) -> Path:
+    """A PNG: one row per example, the input first, then one column per method; atomic."""
+    from matplotlib.figure import Figure
+
+    rows, cols = x.shape[0], 1 + len(columns)
+    fig = Figure(figsize=(1.5 * cols, 1.5 * rows + 0.3))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    panels = [("input", _display_inputs(x, bounds))]
+    panels += [(name, _display_maps(maps)) for name, maps in columns.items()]
+    for c, (title, images) in enumerate(panels):
+        for r in range(rows):
+            ax = axes[r, c]
+            ax.imshow(images[r], cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1,
+                      interpolation="nearest", aspect="auto" if x.ndim == 2 else "equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(str(class_names[int(y[r])]), fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    return path
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="Run directory (model.keras, config.yaml) or a .keras file.")
+@click.option("--dataset", required=True, type=click.Choice(list(DATASETS)), help="Dataset name.")
+@click.option("--method", "method_text", required=True,
+              help=f"Attribution(s), comma-separated: {', '.join(ATTRIBUTIONS)}.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for <method>.npy, saliency.json and grid.png (usable as train --targets).")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option("--threshold", type=float, default=None,
+              help="Zero values within mean +- PHI std of each map (Noack: 1).")
+@click.option("--permute", type=float, default=None,
+              help="Randomly permute this fraction of the pixels of each map, in [0, 1].")
+@click.option("--limit", type=int, default=None, help="Use the first N examples.")
+@click.option("--classes", default=None, help="Keep only these labels, e.g. 5,7 (default: the model's).")
+@click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--samples", type=int, default=None, help="[smoothgrad] noisy copies (default 50).")
+@click.option("--sigma", default=None, help="[smoothgrad] noise std, absolute in data units (default 0.15).")
+@click.option("--base", type=click.Choice(sorted(BASE_MAPS)), default=None,
+              help="[smoothgrad] map averaged (default logit_gradient).")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the noise and permutation (and of synthetic data).")
+@click.option("--grid", type=int, default=8, show_default=True,
+              help="Examples drawn in grid.png (0: no grid).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, split: str,
+             threshold: float | None, permute: float | None, limit: int | None, classes: str | None,
+             bounds: str | None, data_dir: str | None, samples: int | None, sigma: str | None,
+             base: str | None, batch_size: int, seed: int, grid: int, quiet: bool) -> None:
+    """Attribution maps of every example, aligned with the dataset, plus a PNG grid.
+
+    Writes OUT/<method>.npy (float32, the shape of the inputs, in example
+    order) and OUT/saliency.json per method; with --split train the
+    directory is usable as `tfrobust train --targets OUT`. Re-running with
+    the same arguments resumes an interrupted run.
+    """
+    from cli.attack import _run_data
+    from cli.export import model_file as find_model_file
+    from tfrobust.data import load_dataset
+    from tfrobust.training import compute_maps, load_model, saliency_index
+
+    methods = _methods(method_text)
+    phi = _fraction(threshold, "--threshold", None)
+    p = _fraction(permute, "--permute", 1.0)
+    smooth = _smoothgrad_options(samples, sigma, base, methods)
+    if batch_size < 1:
+        raise click.BadParameter(f"must be >= 1, got {batch_size}", param_hint="--batch-size")
+    if grid < 0:
+        raise click.BadParameter(f"must be >= 0, got {grid}", param_hint="--grid")
+    if seed < 0:
+        raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
+    model_file = find_model_file(model_path)
+    trained = _run_data(model_file.parent)
+    # As in `attack`: classes, options and data directory carry over only to the training dataset.
+    same = trained if dataset == trained.get("name") else {}
+    data = DataConfig(
+        name=dataset,
+        data_dir=data_dir or same.get("data_dir"),
+        classes=classes if classes is not None else same.get("classes"),  # type: ignore[arg-type]  # parsed in DataConfig
+        limit=limit,
+        bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
+        options=same.get("options") or {},
+    )
+    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
+                      bounds=data.bounds, seed=seed, **data.options)
+    model = load_model(model_file)
+    if tuple(model.inputs[0].shape[1:]) != tuple(ds.input_shape):
+        raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
+                               f"{data.name} has {tuple(ds.input_shape)}")
+    extras = "".join([f", threshold phi={phi:g}" if phi is not None else "",
+                      f", permute p={p:g}" if p is not None else ""])
+    click.echo(f"saliency of {model_file} on {data.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
+               f"{', '.join(methods)}{extras} -> {out_dir}")
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for method in methods:
+        paths[method] = compute_maps(
+            model, ds, method=method, out_dir=out, batch_size=batch_size,
+            options=smooth if method == "smoothgrad" else None, threshold=phi, permute=p,
+            seed=seed, progress=not quiet, model_source=str(model_file), limit=data.limit)
+    index = saliency_index(out)
+    for method, path in paths.items():
+        entry = index["maps"][method]
+        click.echo(f"{method:<15} {path}  shape {tuple(entry['shape'])}  mean |map| {entry['mean_abs']:.4g}")
+    if grid:
+        k = min(grid, len(ds))
+        columns = {m: np.array(np.load(paths[m], mmap_mode="r", allow_pickle=False)[:k]) for m in methods}
+        png = write_grid(out / "grid.png", np.asarray(ds.x[:k]), np.asarray(ds.y[:k]), ds.bounds,
+                         columns, ds.class_names)
+        click.echo(f"grid            {png}  ({k} examples)")
