@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from tfrobust.config import DataConfig, load_yaml, parse_number
+from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
 
 
@@ -48,14 +47,6 @@ def _norms(text: str) -> list[str]:
     return norms
 
 
-def _run_data(model_dir: Path) -> dict[str, Any]:
-    """The data section of the run's config.yaml (bounds, classes), if any."""
-    path = model_dir / "config.yaml"
-    if not path.is_file():
-        return {}
-    return dict(load_yaml(path).get("data") or {})
-
-
 @click.command()
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file.")
@@ -83,36 +74,18 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
            limit: int | None, batch_size: int, bounds: str | None, data_dir: str | None, seed: int,
            out_path: str | None) -> None:
     """Robust accuracy of a trained model under PGD over a list of eps."""
-    from cli.export import model_file as find_model_file
-    from tfrobust.data import load_dataset
+    from cli.runs import model_and_data
     from tfrobust.evaluation import format_table, robust_accuracy_table
-    from tfrobust.training import load_model
 
     norms = _norms(norm_text)
     eps = _eps_per_norm(eps_texts, norms)
     if steps < 0 or restarts < 1 or batch_size < 1:
         raise click.BadParameter("--steps must be >= 0, --restarts and --batch-size >= 1")
-    model_file = find_model_file(model_path)
+    model_file, model, ds = model_and_data(model_path, dataset=dataset, split=split, data_dir=data_dir,
+                                           classes=None, limit=limit, bounds=bounds, seed=seed)
     run_dir = model_file.parent
-    trained = _run_data(run_dir)
-    # Classes, options and the data directory carry over only to the dataset the model was trained on.
-    same = trained if dataset in (None, trained.get("name")) else {}
-    data = DataConfig(
-        name=dataset or trained.get("name") or "fashion_mnist",
-        data_dir=data_dir or same.get("data_dir"),
-        classes=same.get("classes"),
-        limit=limit,
-        bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
-        options=same.get("options") or {},
-    )
-    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
-                      bounds=data.bounds, seed=seed, **data.options)
-    model = load_model(model_file)
-    if tuple(model.inputs[0].shape[1:]) != tuple(ds.input_shape):
-        raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
-                               f"{data.name} has {tuple(ds.input_shape)}")
     size = None if step_size is None else parse_number(step_size, name="--step-size")
-    click.echo(f"attacking {model_file} on {data.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
+    click.echo(f"attacking {model_file} on {ds.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
                f"PGD-{steps} {objective}, {restarts} restart(s)")
     table = robust_accuracy_table(
         model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, steps=steps,
@@ -120,7 +93,7 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
         progress=lambda message: click.echo(f"  {message}", err=True),
     )
     table.insert(0, "model", str(run_dir if model_file.name == "model.keras" else model_file))
-    table.insert(1, "dataset", data.name)
+    table.insert(1, "dataset", ds.name)
     out = Path(out_path) if out_path else run_dir / "robust_accuracy.csv"
     tmp = out.with_name(f".{out.name}.tmp")
     table.to_csv(tmp, index=False)

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-
-def model_file(model: str) -> Path:
-    """The .keras file of a run directory or a path to one; FileNotFoundError if absent."""
-    path = Path(model)
-    if path.is_dir():
-        path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"no trained model at {path} (expected a run directory or a .keras file)")
-    return path
+from cli.runs import model_file
 
 
 @click.command()

@@ -17,7 +17,7 @@ import numpy as np
 
 from tfrobust.attribution import ATTRIBUTIONS
 from tfrobust.attribution.gradient import BASE_MAPS
-from tfrobust.config import DataConfig, parse_number
+from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
 
 #: Noack et al. 2021 sec. 4.1 SmoothGrad settings (sigma absolute, in data units).
@@ -150,10 +150,8 @@ def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, spli
     directory is usable as `tfrobust train --targets OUT`. Re-running with
     the same arguments resumes an interrupted run.
     """
-    from cli.attack import _run_data
-    from cli.export import model_file as find_model_file
-    from tfrobust.data import load_dataset
-    from tfrobust.training import compute_maps, load_model, saliency_index
+    from cli.runs import model_and_data
+    from tfrobust.training import compute_maps, saliency_index
 
     methods = _methods(method_text)
     phi = _fraction(threshold, "--threshold", None)
@@ -165,27 +163,11 @@ def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, spli
         raise click.BadParameter(f"must be >= 0, got {grid}", param_hint="--grid")
     if seed < 0:
         raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
-    model_file = find_model_file(model_path)
-    trained = _run_data(model_file.parent)
-    # As in `attack`: classes, options and data directory carry over only to the training dataset.
-    same = trained if dataset == trained.get("name") else {}
-    data = DataConfig(
-        name=dataset,
-        data_dir=data_dir or same.get("data_dir"),
-        classes=classes if classes is not None else same.get("classes"),  # type: ignore[arg-type]  # parsed in DataConfig
-        limit=limit,
-        bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
-        options=same.get("options") or {},
-    )
-    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
-                      bounds=data.bounds, seed=seed, **data.options)
-    model = load_model(model_file)
-    if tuple(model.inputs[0].shape[1:]) != tuple(ds.input_shape):
-        raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
-                               f"{data.name} has {tuple(ds.input_shape)}")
+    model_file, model, ds = model_and_data(model_path, dataset=dataset, split=split, data_dir=data_dir,
+                                           classes=classes, limit=limit, bounds=bounds, seed=seed)
     extras = "".join([f", threshold phi={phi:g}" if phi is not None else "",
                       f", permute p={p:g}" if p is not None else ""])
-    click.echo(f"saliency of {model_file} on {data.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
+    click.echo(f"saliency of {model_file} on {ds.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
                f"{', '.join(methods)}{extras} -> {out_dir}")
     out = Path(out_dir)
     paths: dict[str, Path] = {}
@@ -193,7 +175,7 @@ def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, spli
         paths[method] = compute_maps(
             model, ds, method=method, out_dir=out, batch_size=batch_size,
             options=smooth if method == "smoothgrad" else None, threshold=phi, permute=p,
-            seed=seed, progress=not quiet, model_source=str(model_file), limit=data.limit)
+            seed=seed, progress=not quiet, model_source=str(model_file), limit=limit)
     index = saliency_index(out)
     for method, path in paths.items():
         entry = index["maps"][method]

@@ -1,0 +1,67 @@
+"""What the commands that read a trained run share: its model file, its data, the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfrobust.config import DataConfig, load_yaml
+
+__all__ = ["model_and_data", "model_file", "run_data"]
+
+
+def model_file(model: str) -> Path:
+    """The .keras file of a run directory or a path to one; FileNotFoundError if absent."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"no trained model at {path} (expected a run directory or a .keras file)")
+    return path
+
+
+def run_data(model_dir: Path) -> dict[str, Any]:
+    """The data section of the run's config.yaml (bounds, classes), if any."""
+    path = model_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    return dict(load_yaml(path).get("data") or {})
+
+
+def model_and_data(model_path: str, *, dataset: str | None, split: str, data_dir: str | None,
+                   classes: str | None, limit: int | None, bounds: str | None, seed: int) -> tuple[Path, Any, Any]:
+    """Loads a trained model (safe mode) and the data to run it on.
+
+    Bounds default to the ones the model was trained with; classes, dataset
+    options and the data directory carry over only when ``dataset`` is the one
+    the model was trained on (or None).
+
+    Returns:
+        ``(model_file, model, dataset)``.
+
+    Raises:
+        click.UsageError: the model's input shape does not fit the data.
+    """
+    from tfrobust.data import load_dataset
+    from tfrobust.training import load_model
+
+    path = model_file(model_path)
+    trained = run_data(path.parent)
+    same = trained if dataset in (None, trained.get("name")) else {}
+    data = DataConfig(
+        name=dataset or trained.get("name") or "fashion_mnist",
+        data_dir=data_dir or same.get("data_dir"),
+        classes=classes if classes is not None else same.get("classes"),  # type: ignore[arg-type]  # parsed in DataConfig
+        limit=limit,
+        bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
+        options=same.get("options") or {},
+    )
+    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
+                      bounds=data.bounds, seed=seed, **data.options)
+    model = load_model(path)
+    if tuple(model.inputs[0].shape[1:]) != tuple(ds.input_shape):
+        raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
+                               f"{data.name} has {tuple(ds.input_shape)}")
+    return path, model, ds
