@@ -74,6 +74,9 @@ def _with(config: Any, **changes: Any) -> Any:
               help="[jr] random projections per example (Noack eq. 14; default 1) or 'exact'.")
 @click.option("--jacobian-eval", type=int, default=None,
               help="log label/other-logit Jacobian norms (Noack Fig. 4) on the first N test images every epoch.")
+@click.option("--snapshot", type=int, default=None,
+              help="save OUT/snapshots/saliency_epochNNN.png (logit gradients of the first N test images) "
+                   "and TensorBoard images in OUT/logs every epoch.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
           method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
@@ -83,7 +86,7 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
           l2_step: str | None, random_start: bool | None, adv_fraction: float | None,
           robust_eval: int | None, targets: str | None, lambda_d: str | None,
           lambda_m: str | None, lambda_j: str | None, n_proj: str | None,
-          jacobian_eval: int | None, quiet: bool) -> None:
+          jacobian_eval: int | None, snapshot: int | None, quiet: bool) -> None:
     """Train a classifier: standard, adversarial (PGD), ir (Interpretation
     Regularization with target maps) or jr (Jacobian Regularization).
 
@@ -124,6 +127,8 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
         callbacks.append(_robust_eval_callback(config, robust_eval))
     if jacobian_eval is not None:
         callbacks.append(_jacobian_eval_callback(config, jacobian_eval))
+    if snapshot is not None:
+        callbacks.append(_snapshot_callback(config, snapshot, Path(out_dir)))
     click.echo(
         f"training {config.model.arch} on {config.data.name} ({config.method}, "
         f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
@@ -182,6 +187,17 @@ def _jacobian_eval_callback(config: TrainConfig, n: int) -> Any:
         raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--jacobian-eval")
     _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
     return JacobianNorm(test_ds.x, test_ds.y)
+
+
+def _snapshot_callback(config: TrainConfig, n: int, out: Path) -> Any:
+    """SaliencySnapshot of the first n test images: PNG per epoch and TensorBoard images."""
+    from tfrobust.training import load_data
+    from tfrobust.training.callbacks import SaliencySnapshot
+
+    if n <= 0:
+        raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--snapshot")
+    _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
+    return SaliencySnapshot(test_ds.x, test_ds.y, out_dir=out / "snapshots", log_dir=out / "logs", max_images=n)
 
 
 def _robust_eval_callback(config: TrainConfig, n: int) -> Any:

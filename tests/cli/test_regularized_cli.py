@@ -55,8 +55,12 @@ def test_jr_trains_with_projections(teacher, run_cli):
     root, data_dir = teacher
     out = root / "jr"
     code, text, err = run_cli("train", *COMMON, "--data-dir", data_dir, "--method", "jr",
-                              "--lambda-j", "0.5", "--n-proj", "2", "--out", out)
+                              "--lambda-j", "0.5", "--n-proj", "2", "--snapshot", "4", "--out", out)
     assert code == 0, err
+    snapshots = sorted((out / "snapshots").glob("saliency_epoch*.png"))
+    assert [p.name for p in snapshots] == ["saliency_epoch001.png", "saliency_epoch002.png"]
+    assert snapshots[0].read_bytes().startswith(b"\x89PNG")
+    assert any((out / "logs").iterdir())  # TensorBoard event file
     rows = history(out)
     assert float(rows[0]["jr_penalty"]) > 0 and float(rows[0]["jacobian_norm"]) > 0
     config = yaml.safe_load((out / "config.yaml").read_text())
