@@ -10,6 +10,7 @@ import click
 from cli.attack import attack
 from cli.data import data
 from cli.export import export
+from cli.roar import roar
 from cli.saliency import saliency
 from cli.train import train
 
@@ -29,6 +30,7 @@ tfrobust.add_command(data)
 tfrobust.add_command(train)
 tfrobust.add_command(export)
 tfrobust.add_command(attack)
+tfrobust.add_command(roar)
 tfrobust.add_command(saliency)
 
 

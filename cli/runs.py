@@ -9,7 +9,8 @@ import click
 
 from tfrobust.config import DataConfig, load_yaml
 
-__all__ = ["model_and_data", "model_file", "run_data"]
+__all__ = ["data_config", "load_checked_model", "load_split", "model_and_data", "model_file", "run_config",
+           "run_data"]
 
 
 def model_file(model: str) -> Path:
@@ -30,27 +31,23 @@ def run_data(model_dir: Path) -> dict[str, Any]:
     return dict(load_yaml(path).get("data") or {})
 
 
-def model_and_data(model_path: str, *, dataset: str | None, split: str, data_dir: str | None,
-                   classes: str | None, limit: int | None, bounds: str | None, seed: int) -> tuple[Path, Any, Any]:
-    """Loads a trained model (safe mode) and the data to run it on.
+def run_config(model_dir: Path) -> dict[str, Any]:
+    """The whole config.yaml of a run directory ({} if absent)."""
+    path = model_dir / "config.yaml"
+    return dict(load_yaml(path)) if path.is_file() else {}
+
+
+def data_config(path: Path, *, dataset: str | None, data_dir: str | None, classes: str | None,
+                limit: int | None, bounds: str | None) -> DataConfig:
+    """The data to run the model of ``path`` on, defaults taken from its run's config.yaml.
 
     Bounds default to the ones the model was trained with; classes, dataset
     options and the data directory carry over only when ``dataset`` is the one
     the model was trained on (or None).
-
-    Returns:
-        ``(model_file, model, dataset)``.
-
-    Raises:
-        click.UsageError: the model's input shape does not fit the data.
     """
-    from tfrobust.data import load_dataset
-    from tfrobust.training import load_model
-
-    path = model_file(model_path)
     trained = run_data(path.parent)
     same = trained if dataset in (None, trained.get("name")) else {}
-    data = DataConfig(
+    return DataConfig(
         name=dataset or trained.get("name") or "fashion_mnist",
         data_dir=data_dir or same.get("data_dir"),
         classes=classes if classes is not None else same.get("classes"),  # type: ignore[arg-type]  # parsed in DataConfig
@@ -58,10 +55,39 @@ def model_and_data(model_path: str, *, dataset: str | None, split: str, data_dir
         bounds=bounds if bounds is not None else trained.get("bounds"),  # type: ignore[arg-type]  # parsed in DataConfig
         options=same.get("options") or {},
     )
-    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=data.limit,
-                      bounds=data.bounds, seed=seed, **data.options)
+
+
+def load_split(data: DataConfig, split: str, *, seed: int, limit: int | None = None) -> Any:
+    """One split of ``data`` (``limit`` overrides the config's)."""
+    from tfrobust.data import load_dataset
+
+    return load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes,
+                        limit=data.limit if limit is None else limit, bounds=data.bounds, seed=seed,
+                        **data.options)
+
+
+def load_checked_model(path: Path, input_shape: tuple[int, ...], name: str) -> Any:
+    """Loads a model (safe mode); UsageError if it does not take ``input_shape`` inputs."""
+    from tfrobust.training import load_model
+
     model = load_model(path)
-    if tuple(model.inputs[0].shape[1:]) != tuple(ds.input_shape):
+    if tuple(model.inputs[0].shape[1:]) != tuple(input_shape):
         raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
-                               f"{data.name} has {tuple(ds.input_shape)}")
-    return path, model, ds
+                               f"{name} has {tuple(input_shape)}")
+    return model
+
+
+def model_and_data(model_path: str, *, dataset: str | None, split: str, data_dir: str | None,
+                   classes: str | None, limit: int | None, bounds: str | None, seed: int) -> tuple[Path, Any, Any]:
+    """Loads a trained model (safe mode) and the data to run it on (see :func:`data_config`).
+
+    Returns:
+        ``(model_file, model, dataset)``.
+
+    Raises:
+        click.UsageError: the model's input shape does not fit the data.
+    """
+    path = model_file(model_path)
+    data = data_config(path, dataset=dataset, data_dir=data_dir, classes=classes, limit=limit, bounds=bounds)
+    ds = load_split(data, split, seed=seed)
+    return path, load_checked_model(path, tuple(ds.input_shape), data.name), ds

@@ -1,5 +1,30 @@
-"""Evaluation: robust accuracy (later: ROAR/KAR, manifold distance, Jacobian diagnostics)."""
+"""Evaluation: robust accuracy, ROAR/KAR occlusion and scores (later: manifold distance, Jacobian diagnostics)."""
 
+from tfrobust.evaluation.occlusion import (
+    fill_values,
+    importance_ranks,
+    occlude,
+    occluded_count,
+    occlusion_mask,
+)
+from tfrobust.evaluation.roar import (
+    DEFAULT_FRACTIONS,
+    MODES,
+    ROAR_COLUMNS,
+    SCORE_COLUMNS,
+    Member,
+    RoarResult,
+    format_scores,
+    roar_members,
+    run_roar,
+)
+from tfrobust.evaluation.roar_scores import curve_area, scores, summarize, write_csv
 from tfrobust.evaluation.robust_accuracy import COLUMNS, format_table, robust_accuracy_table
 
-__all__ = ["COLUMNS", "format_table", "robust_accuracy_table"]
+__all__ = [
+    "COLUMNS", "format_table", "robust_accuracy_table",
+    "importance_ranks", "occluded_count", "occlusion_mask", "occlude", "fill_values",
+    "curve_area", "summarize", "scores", "write_csv",
+    "DEFAULT_FRACTIONS", "MODES", "ROAR_COLUMNS", "SCORE_COLUMNS", "Member", "RoarResult", "format_scores",
+    "roar_members", "run_roar",
+]

@@ -9,6 +9,7 @@ from tfrobust.training.callbacks import (
     Throughput,
     attacked_correct,
 )
+from tfrobust.training.ensemble import Ensemble, fit_members, member_accuracies
 from tfrobust.training.interpretation import InterpretationRegularizedModel
 from tfrobust.training.jacobian import JacobianRegularizedModel
 from tfrobust.training.methods import METHODS
@@ -18,6 +19,9 @@ from tfrobust.training.run import TrainResult, library_versions, load_data, trai
 from tfrobust.training.targets import compute_maps, load_targets, saliency_index
 
 __all__ = [
+    "Ensemble",
+    "fit_members",
+    "member_accuracies",
     "AdversarialModel",
     "InterpretationRegularizedModel",
     "JacobianNorm",

@@ -1,0 +1,108 @@
+"""``tfrobust roar``: ROAR / KAR scores of attribution methods (remove or keep, and retrain)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tfrobust.attribution import ATTRIBUTIONS
+from tfrobust.config import OptimizerConfig, parse_number
+from tfrobust.data import DATASETS
+from tfrobust.models import MODELS
+
+
+def _methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in methods if m not in ATTRIBUTIONS]
+    if not methods or bad:
+        raise click.BadParameter(f"choose from {', '.join(ATTRIBUTIONS)} (comma-separated), got {text!r}",
+                                 param_hint="--method")
+    return methods
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        return [parse_number(f, name="--fractions") for f in text.split(",") if f.strip()]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--fractions") from None
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="Run directory (model.keras, config.yaml) or a .keras file: the evaluated model.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
+              help="Dataset (default: the one the model was trained on).")
+@click.option("--method", "method_text", required=True,
+              help="Attribution methods, comma-separated; include random for the baseline of mu.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Results directory: roar.csv, scores.csv, curves.png, maps/, members/.")
+@click.option("--fractions", "fraction_text", default="0.1,0.3,0.5,0.7,0.9", show_default=True,
+              help="Fractions of pixels replaced (0 is always measured).")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Retrained classifiers per point (Kim: 3).")
+@click.option("--keep", is_flag=True, help="KAR: replace the LEAST important pixels (default ROAR: the most).")
+@click.option("--arch", type=click.Choice(list(MODELS)), default=None,
+              help="Architecture retrained (default: the evaluated model's).")
+@click.option("--epochs", type=int, default=5, show_default=True, help="Epochs per retrained classifier.")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", default=None, help="Adam learning rate of the retraining (default 1e-3).")
+@click.option("--limit", type=int, default=None, help="Use the first N training images.")
+@click.option("--test-limit", type=int, default=None, help="Score on the first N test images.")
+@click.option("--fill", default="mean", show_default=True,
+              help="Replacement value: 'mean' (per-channel training mean) or a number in data units.")
+@click.option("--signed", is_flag=True, help="Rank by the signed channel sum of a map instead of |map|.")
+@click.option("--sequential", is_flag=True, help="Train members one by one instead of as a batched ensemble.")
+@click.option("--group-size", type=int, default=8, show_default=True, help="Members per batched ensemble.")
+@click.option("--jit/--no-jit", "jit", default=None, help="XLA for the retraining (default: Keras auto).")
+@click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, fraction_text: str, repeats: int,
+         keep: bool, arch: str | None, epochs: int, batch_size: int, lr: str | None, limit: int | None,
+         test_limit: int | None, fill: str, signed: bool, sequential: bool, group_size: int, jit: bool | None,
+         bounds: str | None, data_dir: str | None, seed: int, quiet: bool) -> None:
+    """Remove (ROAR) or keep (KAR) and retrain: attribution quality against a random baseline.
+
+    Kim et al. 2019 sec. 3.2. Writes OUT/roar.csv (method, mode, fraction,
+    repeat, accuracy), OUT/scores.csv (method, mode, area, mu) and
+    OUT/curves.png. Re-running resumes: finished classifiers are never
+    retrained; ROAR and --keep runs into the same OUT share one table.
+    """
+    from cli.runs import data_config, load_checked_model, load_split, model_file, run_config
+    from tfrobust.evaluation import format_scores, run_roar
+    from tfrobust.reports import write_roar_figure
+
+    methods = _methods(method_text)
+    fractions = _fractions(fraction_text)
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--repeats", repeats),
+                        ("--group-size", group_size)):
+        if value < 1:
+            raise click.BadParameter(f"must be >= 1, got {value}", param_hint=name)
+    fill_value: str | float = fill if fill == "mean" else parse_number(fill, name="--fill")
+    path = model_file(model_path)
+    trained = run_config(path.parent)
+    arch_name = arch or (trained.get("model") or {}).get("arch")
+    if not arch_name:
+        raise click.UsageError("no config.yaml next to the model names its architecture: give --arch")
+    arch_options = (trained.get("model") or {}).get("options") or {} if arch is None else {}
+    data = data_config(path, dataset=dataset, data_dir=data_dir, classes=None, limit=limit, bounds=bounds)
+    train_ds = load_split(data, "train", seed=seed)
+    test_ds = load_split(data, "test", seed=seed, limit=test_limit)
+    model = load_checked_model(path, tuple(train_ds.input_shape), data.name)
+    optimizer = OptimizerConfig(learning_rate=parse_number(lr, name="--lr")) if lr else OptimizerConfig()
+    mode = "kar" if keep else "roar"
+    click.echo(f"{mode.upper()} of {', '.join(methods)} for {path} on {data.name} ({len(train_ds)} train / "
+               f"{len(test_ds)} test images): retraining {arch_name}, fractions {fractions}, {repeats} repeat(s), "
+               f"{epochs} epoch(s), {'sequential' if sequential else f'batched x{group_size}'} -> {out_dir}")
+    result = run_roar(model, train_ds, test_ds, out_dir=out_dir, methods=methods, arch=arch_name,
+                      arch_options=arch_options, fractions=fractions, repeats=repeats, modes=(mode,),
+                      epochs=epochs, batch_size=batch_size, optimizer=optimizer, fill=fill_value,
+                      rank_mode="signed" if signed else "abs", batched=not sequential, group_size=group_size,
+                      seed=seed, jit_compile="auto" if jit is None else jit, progress=not quiet)
+    out = Path(out_dir)
+    figure = write_roar_figure(out / "roar.csv", out / "curves.png")
+    click.echo(format_scores(result.rows, result.scores))
+    click.echo(f"trained {result.trained} classifier(s), reused {result.reused}")
+    click.echo(f"results        {out / 'roar.csv'}, {out / 'scores.csv'}")
+    click.echo(f"figure         {figure}")
