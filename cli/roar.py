@@ -28,7 +28,7 @@ def _fractions(text: str) -> list[float]:
         raise click.BadParameter(str(err), param_hint="--fractions") from None
 
 
-@click.command()
+@click.command(short_help="Remove (ROAR) or keep (KAR) and retrain: attribution scores vs random.")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file: the evaluated model.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,

@@ -27,12 +27,42 @@ def test_toy2d_statistics_match_constants():
     assert np.all(np.linalg.eigvalsh(cov) > 0)  # a valid covariance, unlike the printed one
     for label, mean in enumerate(synthetic.TOY2D_MEANS):
         pts = ds.x[ds.y == label].astype(np.float64)
-        assert abs(pts[:, 0].mean() - mean[0]) < 0.03  # std err 0.006
-        assert abs(pts[:, 1].mean() - mean[1]) < 0.002  # std err 0.0003
-        np.testing.assert_allclose(pts.var(0), np.diag(cov), rtol=0.15)
-    # separated along the low-variance direction x2: the midline classifies (almost) all
+        assert abs(pts[:, 0].mean() - mean[0]) < 0.03  # std err 0.005
+        assert abs(pts[:, 1].mean() - mean[1]) < 0.02  # std err 0.003
+        np.testing.assert_allclose(np.cov(pts.T), cov, rtol=0.15, atol=0.003)
+    # separated (mostly) along the low-variance direction x2: the midline classifies (almost) all
     accuracy = np.mean((ds.x[:, 1] < 0) == (ds.y == 1))
     assert accuracy > 0.995
+    # elongated and correlated like A.1's printed covariance (negative off-diagonal term)
+    low, high = np.linalg.eigvalsh(cov)
+    assert high / low > 5 and cov[0, 1] < 0
+
+
+def test_toy2d_means_and_cov_options():
+    x, y = synthetic.toy2d(means=synthetic.TOY2D_NARROW_MEANS, cov=synthetic.TOY2D_NARROW_COV, seed=1)
+    assert abs(x[y == 0, 1].mean() - 0.05) < 0.002 and abs(x[y == 1, 1].mean() + 0.05) < 0.002
+    np.testing.assert_allclose(x[y == 0].var(0), [0.1, 0.0002], rtol=0.15)
+    x2, _ = synthetic.toy2d(means=((0.5, 0.0), (-0.5, 0.0)), cov=((0.01, 0.0), (0.0, 0.01)), n_per_class=500)
+    assert x2.shape == (1000, 2)
+    default, _ = synthetic.toy2d(seed=2)
+    explicit, _ = synthetic.toy2d(seed=2, means=synthetic.TOY2D_MEANS, cov=synthetic.TOY2D_COV)
+    np.testing.assert_array_equal(default, explicit)
+
+
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        ({"means": ((0.0, 1.0),)}, "means"),
+        ({"means": ((0.0, math.nan), (0.0, 1.0))}, "means"),
+        ({"means": "abc"}, "means"),
+        ({"cov": ((1.0, 2.0), (2.0, 1.0))}, "cov"),  # |rho| > 1, like A.1 as printed
+        ({"cov": ((1.0, 0.1), (0.0, 1.0))}, "cov"),  # not symmetric
+        ({"cov": (1.0, 1.0)}, "cov"),
+    ],
+)
+def test_toy2d_validation(options, field):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        synthetic.toy2d(**options)
 
 
 def test_toy2d_determinism_and_splits():

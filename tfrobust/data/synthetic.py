@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
     "TOY2D_MEANS",
     "TOY2D_COV",
+    "TOY2D_NARROW_MEANS",
+    "TOY2D_NARROW_COV",
     "TOY2D_N_PER_CLASS",
     "TSIPRAS_D",
     "TSIPRAS_P",
@@ -22,6 +25,8 @@ __all__ = [
     "tsipras_default_eta",
     "toy2d",
     "tsipras",
+    "validate_toy2d_cov",
+    "validate_toy2d_means",
 ]
 
 # --------------------------------------------------------------------------
@@ -30,18 +35,40 @@ __all__ = [
 # As printed, A.1 gives both classes the mean (1.2, 0.1) and the covariance
 # [[0.1, -0.01], [-0.01, 0.0002]], whose correlation -0.01 / sqrt(0.1 * 0.0002)
 # = -2.24 is not a valid covariance (|rho| > 1), and identical means make the
-# classes inseparable (DESIGN.md section 6). Section 3 / Figure 3b describe
-# the intended geometry: two elongated Gaussians, separated along their
-# low-variance direction, so that a standard network's boundary can tilt
-# along that direction. We keep the printed variances (0.1 along x1, 0.0002
-# along x2), drop the invalid covariance term (axis-aligned ellipses), and
-# place the means at x2 = +/-0.05: the classes are 0.1 apart along x2, i.e.
-# about 3.5 standard deviations (sqrt(0.0002) = 0.0141) from the midline, so
-# they are linearly separable in practice (Kim report 100% test accuracy),
-# while the spread along x1 (std 0.316) is 22 times larger. The data lie in
-# Kim's range [-1, 1]; the ~0.2% of x1 values beyond it are clipped.
-TOY2D_MEANS: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.05), (0.0, -0.05))
-TOY2D_COV: tuple[tuple[float, float], tuple[float, float]] = ((0.1, 0.0), (0.0, 0.0002))
+# classes inseparable (DESIGN.md section 6). Section 2.2 / Figure 3b describe
+# the intended geometry: two elongated Gaussians with a shared, correlated
+# covariance, separated mostly along their low-variance direction, so that a
+# standard network's boundary tilts along the ellipses while l2 adversarial
+# training with Kim B.2's eps 0.25 and 0.5 turns it towards the
+# perpendicular bisector of the means.
+#
+# Values (in Kim's range [-1, 1]): means (0, +0.55) for class 0 and
+# (0, -0.55) for class 1 (mu_1 - mu_0 along -x2); covariance
+# R diag(0.1, 0.01) R^T with the long axis (variance 0.1, A.1's x1 variance)
+# at -30 degrees, i.e. [[0.0775, -0.039], [-0.039, 0.0325]] (correlation
+# -0.78, negative as printed; det 0.001). The mean difference lies 30 degrees
+# from the low-variance axis (std 0.1). Why these numbers (measured with
+# tfrobust.theory.toy, kim_toy_dnn, Adam 1e-3, 10 epochs):
+# - the classes are separable (test accuracy 1.0 for every model) and the
+#   midline x2 = 0 alone classifies 99.9%;
+# - a standard network's boundary follows the ellipses (tilt ~24 degrees
+#   from the mean-difference normal); for l2 adversarial training the tilt
+#   falls to ~21 (eps 0.25) and ~7.5 degrees (eps 0.5), matching the optimum
+#   of the l2-robust logistic loss of a linear classifier on this data
+#   (29.5, 23.9, 6.7 degrees): eps acts like a ridge on the covariance;
+# - the half-distance of the means (0.55) exceeds the strong eps 0.5, so eps
+#   0.5 training does not collapse (with the means closer than 2 * eps it
+#   does), and ~0.6% of x2 values are clipped into [-1, 1].
+# Axis-aligned ellipses separated along their short axis (the previous
+# values, means (0, +-0.05), variances (0.1, 0.0002)) give no tilt to remove:
+# the boundary is horizontal for every eps, and their classes are only 0.1
+# apart, less than either training eps. They stay available through the
+# ``means`` / ``cov`` options as TOY2D_NARROW_MEANS / TOY2D_NARROW_COV.
+TOY2D_MEANS: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.55), (0.0, -0.55))
+TOY2D_COV: tuple[tuple[float, float], tuple[float, float]] = ((0.0775, -0.039), (-0.039, 0.0325))
+#: The toy2d parameters before the tilt experiment (axis-aligned, 0.1 apart along x2).
+TOY2D_NARROW_MEANS: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.05), (0.0, -0.05))
+TOY2D_NARROW_COV: tuple[tuple[float, float], tuple[float, float]] = ((0.1, 0.0), (0.0, 0.0002))
 #: Kim A.1: "Each class consists of 3000 points" (per split here).
 TOY2D_N_PER_CLASS = 3000
 
@@ -75,6 +102,8 @@ def toy2d(
     n_per_class: int = TOY2D_N_PER_CLASS,
     seed: int = 0,
     bounds: tuple[float, float] = (-1.0, 1.0),
+    means: Sequence[Sequence[float]] | None = None,
+    cov: Sequence[Sequence[float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two elongated 2-D Gaussians (Kim et al. 2019, appendix A.1, Figure 3b).
 
@@ -88,22 +117,52 @@ def toy2d(
         n_per_class: points per class and split (Kim: 3000).
         seed: non-negative integer.
         bounds: (lo, hi) clipping range (Kim: [-1, 1]).
+        means: ((m0_x1, m0_x2), (m1_x1, m1_x2)), the class means in data
+            units; default :data:`TOY2D_MEANS`.
+        cov: 2x2 symmetric positive-definite covariance shared by both
+            classes; default :data:`TOY2D_COV`.
 
     Returns:
         ``(x, y)``: x (2 * n_per_class, 2) float32, y (2 * n_per_class,) int32 in {0, 1}.
+
+    Raises:
+        ValueError: bad ``n_per_class``, ``seed``, ``means`` or ``cov`` (named).
     """
     n = _positive_int("n_per_class", n_per_class)
+    centers = validate_toy2d_means(TOY2D_MEANS if means is None else means)
+    sigma = validate_toy2d_cov(TOY2D_COV if cov is None else cov)
     rng = _rng(seed, _TOY2D_ID, split)
-    cov = np.asarray(TOY2D_COV, dtype=np.float64)
-    xs = [
-        rng.multivariate_normal(np.asarray(m, dtype=np.float64), cov, size=n) for m in TOY2D_MEANS
-    ]
+    xs = [rng.multivariate_normal(center, sigma, size=n) for center in centers]
     x = np.concatenate(xs).astype(np.float32)
     y = np.repeat(np.arange(2, dtype=np.int32), n)
     order = rng.permutation(2 * n)
     x, y = x[order], y[order]
     np.clip(x, np.float32(bounds[0]), np.float32(bounds[1]), out=x)
     return x, y
+
+
+def validate_toy2d_means(means: object) -> np.ndarray:
+    """Check two finite 2-D class means; return them as a (2, 2) float64 array."""
+    try:
+        array = np.asarray(means, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"means: expected two (x1, x2) pairs, got {means!r}") from None
+    if array.shape != (2, 2) or not np.all(np.isfinite(array)):
+        raise ValueError(f"means: expected two finite (x1, x2) pairs, got {means!r}")
+    return array
+
+
+def validate_toy2d_cov(cov: object) -> np.ndarray:
+    """Check a symmetric positive-definite 2x2 covariance; return it as float64."""
+    try:
+        array = np.asarray(cov, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"cov: expected a 2x2 matrix, got {cov!r}") from None
+    if array.shape != (2, 2) or not np.all(np.isfinite(array)):
+        raise ValueError(f"cov: expected a finite 2x2 matrix, got {cov!r}")
+    if not np.allclose(array, array.T) or np.linalg.eigvalsh(array).min() <= 0:
+        raise ValueError(f"cov: expected a symmetric positive-definite matrix, got {cov!r}")
+    return array
 
 
 def tsipras_default_eta(d: int) -> float:

@@ -1,6 +1,6 @@
 """Batched retraining: M independent classifiers trained in one compiled step.
 
-ROAR and KAR (Hooker et al. 2019; Noack et al. 2021, sec. 4.4) retrain one
+ROAR and KAR (Hooker et al. 2019; Kim et al. 2019, sec. 3.2) retrain one
 small classifier per (method, fraction, repeat) on a differently occluded copy
 of the same training set. :class:`Ensemble` trains all members of such a sweep
 together: every batch ``(features, y)`` is fed to member ``m`` as

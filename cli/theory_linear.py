@@ -1,0 +1,246 @@
+"""``tfrobust theory linear``: robust and non-robust features of linear classifiers.
+
+Tsipras et al. 2019 sec. 2.3 (Table 4, Fig. 2a-c), sec. 3 (Figs. 3-4) and the
+captions of Figs. 1, 6, 7, on a binary digit task (default: Fashion-MNIST
+5 vs 7, sandal vs sneaker; MNIST 5 vs 7 with ``--dataset mnist``). Defaults
+are the ``quick`` preset of ``tfrobust.theory.linear_features``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfrobust.config import parse_number
+
+__all__ = ["linear"]
+
+_IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10")
+_QUICK: dict[str, Any] = {  # mirrors LINEAR_FEATURES_CONFIG["quick"]; the library is imported lazily
+    "limit": 2000, "epochs": 20, "batch_size": 64, "lr": "0.01",
+    "eps_train": "0,0.05,0.1,0.2", "eps_test": "0.05,0.1,0.2",
+    "top_k": "5,10,25,50,100,200,400,784", "sizes": "50,100,200,500,1000,2000",
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        values = [parse_number(v.strip(), name=option) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise click.ClickException(f"{option}: {_one_line(str(err))}") from None
+    if not values:
+        raise click.ClickException(f"{option}: give at least one number, got {text!r}")
+    if any(v < 0 for v in values):
+        raise click.ClickException(f"{option}: values must be >= 0, got {text!r}")
+    return values
+
+
+def _integers(text: str, option: str) -> list[int]:
+    out = []
+    for value in text.split(","):
+        value = value.strip()
+        if not value:
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            raise click.ClickException(f"{option}: expected integers, got {value!r}") from None
+        if number < 1:
+            raise click.ClickException(f"{option}: values must be >= 1, got {number}")
+        out.append(number)
+    if not out:
+        raise click.ClickException(f"{option}: give at least one integer, got {text!r}")
+    return out
+
+
+def _classes(text: str) -> tuple[int, int]:
+    values = [v.strip() for v in text.split(",")]
+    try:
+        pair = tuple(int(v) for v in values)
+    except ValueError:
+        raise click.ClickException(f"--classes: expected two labels a,b, got {text!r}") from None
+    if len(pair) != 2 or pair[0] == pair[1]:
+        raise click.ClickException(f"--classes: expected two different labels a,b, got {text!r}")
+    return pair[0], pair[1]
+
+
+def _write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Writes rows atomically (temp file + ``os.replace``)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@click.command(short_help="Tsipras sec. 2.3/3: robust and non-robust features of linear classifiers.")
+@click.option("--dataset", type=click.Choice(_IMAGE_DATASETS), default="fashion_mnist",
+              show_default=True, help="Image data set (Tsipras: mnist).")
+@click.option("--classes", "classes_text", default="5,7", show_default=True,
+              help="The two original labels a,b of the binary task (relabelled 0, 1).")
+@click.option("--limit", type=int, default=_QUICK["limit"], show_default=True,
+              help="First N images of each split (after class filtering); 0 = all.")
+@click.option("--eps-train", "eps_train_text", default=_QUICK["eps_train"], show_default=True,
+              help="linf training radii (table rows, Fig. 7 curve), data units [0, 1]; 0 = standard.")
+@click.option("--eps-test", "eps_test_text", default=_QUICK["eps_test"], show_default=True,
+              help="linf evaluation radii (table columns, top-k curve).")
+@click.option("--top-k", "top_k_text", default=_QUICK["top_k"], show_default=True,
+              help="Numbers of most label-correlated pixels kept (Fig. 2c); values above D are dropped.")
+@click.option("--sizes", "sizes_text", default=_QUICK["sizes"], show_default=True,
+              help="Training-set sizes (Figs. 1, 6); values above the training set are dropped.")
+@click.option("--epochs", type=int, default=_QUICK["epochs"], show_default=True,
+              help="Epochs per model (Tsipras A.2: 100).")
+@click.option("--batch-size", type=int, default=_QUICK["batch_size"], show_default=True)
+@click.option("--lr", "lr_text", default=_QUICK["lr"], show_default=True,
+              help="Adam learning rate (cosine decay to 0).")
+@click.option("--attack", type=click.Choice(["closed_form", "pgd"]), default="closed_form",
+              show_default=True, help="Adversarial training: exact linf worst case or PGD.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the original data files.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Results directory.")
+def linear(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_test_text: str,
+           top_k_text: str, sizes_text: str, epochs: int, batch_size: int, lr_text: str, attack: str,
+           seed: int, data_dir: str | None, out_dir: str) -> None:
+    """Linear classifiers on a binary task: Tsipras et al. 2019 Table 4, Figs. 2, 3-4, 1/6/7.
+
+    Writes OUT/linear_table.csv (Table 4 layout), OUT/features.png (Fig. 2a-b),
+    OUT/top_k.csv and top_k.png (Fig. 2c), OUT/eps_train.csv and eps_train.png
+    (Fig. 7), OUT/train_size.csv and train_size.png (Figs. 1, 6) and
+    OUT/large_eps.png (Figs. 3-4: linf 0.3 and l2 4, Table 3). Robust
+    accuracies are exact (closed-form linf worst case of a linear model).
+    """
+    try:
+        _run(dataset, classes_text, limit, eps_train_text, eps_test_text, top_k_text, sizes_text,
+             epochs, batch_size, lr_text, attack, seed, data_dir, out_dir)
+    except (ValueError, OSError) as err:  # bad input from the library: one line, no traceback
+        raise click.ClickException(_one_line(str(err))) from None
+
+
+def _run(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_test_text: str,
+         top_k_text: str, sizes_text: str, epochs: int, batch_size: int, lr_text: str, attack: str,
+         seed: int, data_dir: str | None, out_dir: str) -> None:
+    classes = _classes(classes_text)
+    eps_train = _numbers(eps_train_text, "--eps-train")
+    eps_test = _numbers(eps_test_text, "--eps-test")
+    top_k = _integers(top_k_text, "--top-k")
+    sizes = _integers(sizes_text, "--sizes")
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value < 1:
+            raise click.ClickException(f"{name}: must be >= 1, got {value}")
+    if limit < 0:
+        raise click.ClickException(f"--limit: must be >= 0, got {limit}")
+    if seed < 0:
+        raise click.ClickException(f"--seed: must be >= 0, got {seed}")
+    lr = parse_number(lr_text, name="--lr")
+    if lr <= 0:
+        raise click.ClickException(f"--lr: must be > 0, got {lr_text}")
+
+    import numpy as np
+
+    from tfrobust.data import load_dataset
+    from tfrobust.theory.linear_features import (
+        LINEAR_FEATURES_CONFIG,
+        accuracy_top_k,
+        accuracy_vs_eps_train,
+        accuracy_vs_train_size,
+        feature_correlation,
+        format_linear_table,
+        large_eps_examples,
+        linear_table,
+        plot_accuracy_curves,
+        plot_large_eps,
+        plot_linear_features,
+        train_linear_models,
+    )
+
+    started = time.perf_counter()
+    load: dict[str, Any] = {"data_dir": data_dir, "classes": classes, "limit": limit or None,
+                            "bounds": (0.0, 1.0)}
+    train = load_dataset(dataset, "train", **load)
+    test = load_dataset(dataset, "test", **load)
+    for split in (train, test):
+        if len(split) < 2 or len(np.unique(split.y)) < 2:
+            raise click.ClickException(
+                f"{dataset} {split.split} split has {len(split)} image(s) of classes {classes}: "
+                "both classes are needed")
+    n_features = int(np.prod(train.input_shape))
+    top_k = [k for k in top_k if k <= n_features] or [n_features]
+    sizes = [n for n in sizes if n <= len(train)] or [len(train)]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = train.class_names
+    click.echo(f"{dataset} {classes[0]} ({names[0]}) vs {classes[1]} ({names[1]}) from {train.source}: "
+               f"{len(train)} train / {len(test)} test images, {n_features} features -> {out}")
+    options: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+
+    def progress(message: str) -> None:
+        click.echo(f"  [{time.perf_counter() - started:6.1f}s] {message}")
+
+    # Table 4 and Fig. 7: one model per training eps.
+    models = train_linear_models(train, eps_train_list=eps_train, progress=progress,
+                                 attack=attack, **options)
+    table = linear_table(train, test, eps_train_list=eps_train, eps_test_list=eps_test,
+                         models=models)
+    _write_csv(table, out / "linear_table.csv")
+    curve = accuracy_vs_eps_train(train, test, eps_train_list=eps_train, models=models)
+    _write_csv(curve, out / "eps_train.csv")
+    plot_accuracy_curves(curve, out / "eps_train.png", x="eps_train",
+                         y=["standard_test", "adversarial_test"], xlabel="eps_train (linf)",
+                         title="Standard accuracy vs training eps (Tsipras Fig. 7)")
+
+    # Fig. 2a-c.
+    corr = feature_correlation(train)
+    robust_eps = max(eps_train)
+    shown = {f"eps_train={e:g}": models[e] for e in dict.fromkeys((min(eps_train), robust_eps))}
+    plot_linear_features(shown, corr, out / "features.png")
+    progress(f"top-k feature models, k in {top_k}")
+    top = accuracy_top_k(train, test, top_k, eps_test_list=eps_test, **options)
+    _write_csv(top, out / "top_k.csv")
+    plot_accuracy_curves(top, out / "top_k.png", x="k",
+                         y=["standard_test", *[f"adversarial_test@{e:g}" for e in eps_test]],
+                         xlabel="k most label-correlated pixels", logx=True,
+                         title="Standard training on the top-k features (Tsipras Fig. 2c)")
+
+    # Figs. 1, 6: standard vs adversarial training against the number of examples.
+    size_eps = list(dict.fromkeys((0.0, robust_eps)))
+    sizes_rows = accuracy_vs_train_size(train, test, sizes=sizes, eps_train_list=size_eps,
+                                        attack=attack, progress=progress, **options)
+    _write_csv(sizes_rows, out / "train_size.csv")
+    plot_accuracy_curves(sizes_rows, out / "train_size.png", x="n_train", y=["standard_test"],
+                         group="eps_train", xlabel="training examples", logx=True,
+                         title="Standard accuracy vs training-set size (Tsipras Figs. 1, 6)")
+
+    # Figs. 3-4: large-eps adversarial examples and interpolations (Table 3 values).
+    preset = LINEAR_FEATURES_CONFIG["quick"]
+    x, y = test.x[:2], test.y[:2]
+    strips = {}
+    for e in dict.fromkeys((min(eps_train), robust_eps)):
+        for norm, eps in preset["large_eps"].items():
+            x_adv = large_eps_examples(models[e], x, y, eps=eps, norm=norm, bounds=test.bounds,
+                                       steps=preset["large_eps_steps"], seed=seed)
+            strips[f"eps_train={e:g}\n{norm} {eps:g}"] = (x, x_adv)
+    plot_large_eps(strips, out / "large_eps.png", bounds=test.bounds)
+
+    click.echo(format_linear_table(table))
+    click.echo(f"done in {time.perf_counter() - started:.1f}s: linear_table.csv, eps_train.csv, top_k.csv, "
+               "train_size.csv, features.png, eps_train.png, top_k.png, train_size.png, large_eps.png")
