@@ -10,8 +10,10 @@ import click
 from cli.attack import attack
 from cli.data import data
 from cli.export import export
+from cli.manifold import manifold
 from cli.roar import roar
 from cli.saliency import saliency
+from cli.theory import theory
 from cli.train import train
 
 __all__ = ["main", "tfrobust"]
@@ -32,6 +34,8 @@ tfrobust.add_command(export)
 tfrobust.add_command(attack)
 tfrobust.add_command(roar)
 tfrobust.add_command(saliency)
+tfrobust.add_command(theory)
+tfrobust.add_command(manifold)
 
 
 def _one_line(message: str) -> str:

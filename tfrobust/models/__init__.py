@@ -37,10 +37,15 @@ from tfrobust.models.kim import kim_cifar_cnn, kim_mnist_cnn, kim_toy_dnn
 from tfrobust.models.linear import linear
 from tfrobust.models.resnet import madry_cifar_resnet
 from tfrobust.models.tutorial import tf_tutorial_mnist_cnn
+from tfrobust.models.vaegan import VAEGAN, VAEGANConfig, build_vaegan, kim_vaegan_config
 from tfrobust.models.wrn import wrn_28_10
 
 __all__ = [
     "MODELS",
+    "VAEGAN",
+    "VAEGANConfig",
+    "build_vaegan",
+    "kim_vaegan_config",
     "build_model",
     "kim_cifar_cnn",
     "kim_mnist_cnn",

@@ -1,0 +1,319 @@
+"""Distance of clean and adversarial images to the data manifold (Kim et al. 2019 sec. 2.1).
+
+Ref: Kim, Seo & Jeon 2019, sec. 2.1 (``d_pi(x) = ||x - pi(x)||_2`` with a
+VAE-GAN projection ``pi``; Fig. 1 histograms, Fig. 2 examples) and appendix
+B.1 (the analysed attacks: l2 PGD, 40 iterations, cross-entropy, eps = 12).
+
+Units: eps and distances are l2 norms in the data's own units. Kim normalises
+every dataset to [-1, 1] (A.1), so the default ``eps=12`` is B.1's value for
+[-1, 1] images; for data in [0, 1] the same geometry is ``eps=6``. On a 28x28
+image in [-1, 1] the largest possible l2 distance is 56, so eps = 12 is a
+large attack: against a standard classifier almost every attack succeeds.
+
+Failed attacks are dropped, as in the paper ("attacks which failed to change
+the prediction are removed"): an adversarial example counts when the
+classifier's prediction on it differs from its prediction on the clean image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfrobust.attacks import call_model, pgd
+
+__all__ = ["manifold_distance", "manifold_study", "plot_adversarial_grid", "plot_manifold_histogram"]
+
+#: Kim et al. 2019 B.1: the analysed attacks (l2, eps 12 on [-1, 1] data, PGD-40, cross-entropy).
+KIM_EPS = 12.0
+KIM_STEPS = 40
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def manifold_distance(projector: Callable[[Any], Any], x: Any, *, batch_size: int = 256) -> np.ndarray:
+    """``d_pi(x) = ||x - pi(x)||_2`` per example (Kim et al. 2019 sec. 2.1).
+
+    Args:
+        projector: any callable mapping a (B, ...) float32 batch to its
+            projection of the same shape, e.g. a :class:`tfrobust.models.VAEGAN`
+            (``dec(enc(x))``) or ``functools.partial(vaegan.project, optimize_steps=100)``
+            (footnote 2).
+        x: (N, ...) float32 inputs in the data's bounds.
+        batch_size: examples per projector call.
+
+    Returns:
+        (N,) float64 distances in data units.
+
+    Raises:
+        ValueError: bad ``batch_size`` or a projection of another shape.
+    """
+    size = _check_batch_size(batch_size)
+    x = np.asarray(x, np.float32)
+    out = np.zeros(len(x), np.float64)
+    for start in range(0, len(x), size):
+        xb = x[start:start + size]
+        projected = np.asarray(projector(xb), np.float32)
+        if projected.shape != xb.shape:
+            raise ValueError(f"the projector returned shape {projected.shape} for inputs of shape {xb.shape}")
+        diff = (xb.astype(np.float64) - projected.astype(np.float64)).reshape(len(xb), -1)
+        out[start:start + len(xb)] = np.linalg.norm(diff, axis=1)
+    return out
+
+
+def _predict(classifier: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    preds = [np.argmax(np.asarray(call_model(classifier, x[s:s + batch_size])), axis=-1)
+             for s in range(0, len(x), batch_size)]
+    return np.concatenate(preds).astype(np.int64) if preds else np.zeros(0, np.int64)
+
+
+def _data_arrays(data: Any, bounds: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    if hasattr(data, "x") and hasattr(data, "y"):
+        x, y = data.x, data.y
+        bounds = bounds if bounds is not None else getattr(data, "bounds", None)
+    else:
+        try:
+            x, y = data
+        except (TypeError, ValueError):
+            raise ValueError("data must be a tfrobust Dataset or a pair (x, y)") from None
+    if bounds is None:
+        raise ValueError("bounds: give the data's value range (a Dataset carries it)")
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    if len(x) == 0:
+        raise ValueError("data is empty")
+    lo, hi = (float(b) for b in bounds)
+    return x, y, (lo, hi)
+
+
+def manifold_study(
+    classifier: Any,
+    projector: Callable[[Any], Any],
+    data: Any,
+    *,
+    eps: float = KIM_EPS,
+    steps: int = KIM_STEPS,
+    norm: str = "l2",
+    step_size: float | None = None,
+    objective: str = "xent",
+    random_start: bool = True,
+    bounds: tuple[float, float] | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    examples: int = 8,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """d_pi of clean test images and of successful adversarial examples (Kim et al. 2019 sec. 2.1).
+
+    Attacks every example with PGD (random start), keeps the adversarial
+    examples that change the classifier's prediction and measures the
+    distance of both populations to the manifold.
+
+    Args:
+        classifier: a Keras classifier (logits) or logits callable.
+        projector: ``pi``, see :func:`manifold_distance`.
+        data: a :class:`tfrobust.data.Dataset` or a pair ``(x, y)``: (N, ...)
+            float32 within ``bounds`` and (N,) int labels.
+        eps: attack radius in data units (default 12: B.1 for [-1, 1] data).
+        steps: PGD iterations (B.1: 40).
+        norm: ``"l2"`` (the paper's analysis) or ``"linf"``.
+        step_size: PGD step size; default ``2.5 * eps / steps``.
+        objective: ``"xent"`` (the paper's analysis) or ``"cw"``.
+        random_start: start PGD from a uniform point of the ball (the paper
+            does not say).
+        bounds: value range; default ``data.bounds``.
+        batch_size: examples per attack / projection batch.
+        seed: attack seed (batch b uses ``seed + b``).
+        examples: how many of the first examples to keep in ``"examples"`` for
+            :func:`plot_adversarial_grid`.
+        progress: optional ``progress(message)`` called per batch.
+
+    Returns:
+        A dict with
+        ``clean`` (N,) d_pi of the clean images;
+        ``adversarial`` (M,) d_pi of the successful adversarial examples;
+        ``adversarial_index`` (M,) their example indices;
+        ``success`` (N,) bool, the attack changed the prediction;
+        ``success_rate`` M / N; ``clean_accuracy`` and ``adversarial_accuracy``
+        (accuracy on the attacked images) in [0, 1];
+        ``n``, ``eps``, ``steps``, ``norm``, ``objective``;
+        ``examples``: dict of arrays ``index``, ``x``, ``x_projection``,
+        ``x_adv``, ``x_adv_projection``, ``success`` for the first ``examples``
+        images.
+
+    Raises:
+        ValueError: bad arguments or data outside ``bounds``.
+    """
+    size = _check_batch_size(batch_size)
+    x, y, lo_hi = _data_arrays(data, bounds)
+    if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 0:
+        raise ValueError(f"examples must be an integer >= 0, got {examples!r}")
+    n = len(x)
+    x_adv = np.empty_like(x)
+    batches = math.ceil(n / size)
+    for b, start in enumerate(range(0, n, size)):
+        x_adv[start:start + size] = np.asarray(pgd(
+            classifier, x[start:start + size], y[start:start + size], norm=norm, eps=eps, steps=steps,
+            bounds=lo_hi, step_size=step_size, objective=objective, random_start=random_start,
+            seed=seed + b))
+        if progress is not None:
+            progress(f"attacked {min(start + size, n)}/{n} (batch {b + 1}/{batches})")
+    clean_pred = _predict(classifier, x, size)
+    adv_pred = _predict(classifier, x_adv, size)
+    success = adv_pred != clean_pred
+    index = np.flatnonzero(success)
+    d_clean = manifold_distance(projector, x, batch_size=size)
+    d_adv = manifold_distance(projector, x_adv[index], batch_size=size)
+    k = min(int(examples), n)
+    shown = {
+        "index": np.arange(k),
+        "x": x[:k],
+        "x_projection": np.asarray(projector(x[:k]), np.float32) if k else x[:0],
+        "x_adv": x_adv[:k],
+        "x_adv_projection": np.asarray(projector(x_adv[:k]), np.float32) if k else x[:0],
+        "success": success[:k],
+    }
+    return {
+        "clean": d_clean,
+        "adversarial": d_adv,
+        "adversarial_index": index,
+        "success": success,
+        "success_rate": float(success.mean()),
+        "clean_accuracy": float(np.mean(clean_pred == y)),
+        "adversarial_accuracy": float(np.mean(adv_pred == y)),
+        "n": n,
+        "eps": float(eps),
+        "steps": int(steps),
+        "norm": norm,
+        "objective": objective,
+        "examples": shown,
+    }
+
+
+def _atomic_savefig(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_manifold_histogram(results_by_model: Mapping[str, Mapping[str, Any]], out_png: str | os.PathLike, *,
+                            bins: int = 50, title: str | None = None) -> Path:
+    """Histograms of d_pi in the layout of Kim et al. 2019 Fig. 1 (one dataset's panel).
+
+    Draws the clean test images once (as reference, when every model saw the
+    same images; else once per model) and the successful adversarial
+    examples of each classifier, as density-normalised step histograms on
+    shared bins. Written with matplotlib's Agg backend, atomically.
+
+    Args:
+        results_by_model: label -> :func:`manifold_study` result (needs
+            ``clean`` and ``adversarial``), in legend order.
+        out_png: the PNG path.
+        bins: number of shared bins.
+        title: panel title (e.g. the dataset name).
+
+    Returns:
+        The PNG path.
+    """
+    from matplotlib.figure import Figure
+
+    if not results_by_model:
+        raise ValueError("results_by_model is empty")
+    cleans = [np.asarray(r["clean"], np.float64) for r in results_by_model.values()]
+    shared = all(c.shape == cleans[0].shape and np.allclose(c, cleans[0]) for c in cleans)
+    series: list[tuple[str, np.ndarray, str]] = []
+    if shared:
+        series.append(("test images", cleans[0], "--"))
+    for label, result in results_by_model.items():
+        if not shared:
+            series.append((f"test images ({label})", np.asarray(result["clean"], np.float64), "--"))
+        adv = np.asarray(result["adversarial"], np.float64)
+        series.append((f"{label} (adv., n={adv.size})", adv, "-"))
+    values = np.concatenate([s[1] for s in series if s[1].size])
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, int(bins) + 1)
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for label, d, style in series:
+        if d.size:
+            ax.hist(d, bins=edges.tolist(), density=True, histtype="step", linestyle=style, linewidth=1.5, label=label)
+        else:
+            ax.plot([], [], linestyle=style, label=f"{label}: none")
+    ax.set_xlabel(r"$d_\pi(x) = \|x - \pi(x)\|_2$")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _atomic_savefig(fig, Path(out_png))
+
+
+def _display(images: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    lo, hi = bounds
+    shown = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+    return shown if shown.shape[-1] == 3 else shown.mean(axis=-1)
+
+
+def plot_adversarial_grid(results_by_model: Mapping[str, Mapping[str, Any]], out_png: str | os.PathLike, *,
+                          bounds: Sequence[float]) -> Path:
+    """Clean images, adversarial examples and their projections (Kim et al. 2019 Fig. 2).
+
+    One row per example; columns: the clean image and its projection, then
+    for each classifier its adversarial example and that example's
+    projection. Adversarial examples whose attack failed (dropped from the
+    histograms) are labelled "failed".
+
+    Args:
+        results_by_model: label -> :func:`manifold_study` result (its ``examples``).
+        out_png: the PNG path.
+        bounds: (lo, hi) value range of the images.
+
+    Returns:
+        The PNG path.
+    """
+    from matplotlib.figure import Figure
+
+    if not results_by_model:
+        raise ValueError("results_by_model is empty")
+    lo, hi = (float(b) for b in bounds)
+    if not lo < hi:
+        raise ValueError(f"bounds must satisfy lo < hi, got {tuple(bounds)}")
+    first = next(iter(results_by_model.values()))["examples"]
+    rows = len(first["x"])
+    if rows == 0:
+        raise ValueError("the results hold no examples to draw")
+    columns: list[tuple[str, np.ndarray, np.ndarray | None]] = [
+        ("clean", first["x"], None), (r"$\pi$(clean)", first["x_projection"], None)]
+    for label, result in results_by_model.items():
+        ex = result["examples"]
+        columns.append((f"adv. {label}", ex["x_adv"], np.asarray(ex["success"])))
+        columns.append((r"$\pi$" + f"(adv. {label})", ex["x_adv_projection"], None))
+    fig = Figure(figsize=(1.3 * len(columns), 1.3 * rows + 0.5))
+    axes = fig.subplots(rows, len(columns), squeeze=False)
+    for c, (title, images, success) in enumerate(columns):
+        shown = _display(np.asarray(images, np.float32), (lo, hi))
+        for r in range(rows):
+            ax = axes[r, c]
+            ax.imshow(shown[r], cmap="gray" if shown.ndim == 3 else None, vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=7)
+            if success is not None and not success[r]:
+                ax.set_xlabel("failed", fontsize=7, color="tab:red")
+    fig.tight_layout()
+    return _atomic_savefig(fig, Path(out_png))
