@@ -142,6 +142,10 @@ def test_every_shipped_config_is_valid():
 
     configs = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
     assert configs, "no configs shipped"
+    import yaml
+
     for path in configs:
+        if "vaegan" in yaml.safe_load(path.read_text()):
+            continue  # VAE-GAN configs (tfrobust manifold train): checked in tests/training/test_run.py
         cfg = load_train_config(path)
         assert cfg.epochs >= 1 and not math.isnan(cfg.optimizer.learning_rate)
