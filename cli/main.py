@@ -13,6 +13,7 @@ from cli.export import export
 from cli.manifold import manifold
 from cli.roar import roar
 from cli.saliency import saliency
+from cli.study import study
 from cli.theory import theory
 from cli.train import train
 
@@ -36,6 +37,7 @@ tfrobust.add_command(roar)
 tfrobust.add_command(saliency)
 tfrobust.add_command(theory)
 tfrobust.add_command(manifold)
+tfrobust.add_command(study)
 
 
 def _one_line(message: str) -> str:

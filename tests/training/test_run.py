@@ -109,14 +109,12 @@ def test_load_model_refuses_corrupt_files(tmp_path):
 def test_every_shipped_config_builds_its_method():
     from pathlib import Path
 
-    from tfrobust.config import load_train_config
-    from tfrobust.models import MODELS
-    from tfrobust.training import METHODS
-    from tfrobust.training.run import method_options
-
     import yaml
 
-    from tfrobust.models import VAEGANConfig
+    from tfrobust.config import load_train_config
+    from tfrobust.models import MODELS, VAEGANConfig
+    from tfrobust.training import METHODS
+    from tfrobust.training.run import method_options
 
     for path in sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())

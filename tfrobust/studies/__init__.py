@@ -1,0 +1,40 @@
+"""Studies: specs with grids generated in code, a resumable runner and its SQLite ledger.
+
+Importing this package does not import TensorFlow; the ``train`` and
+``attack`` kinds import it when they run.
+"""
+
+from tfrobust.studies.kinds import KINDS, Kind, attack_kind, train_kind
+from tfrobust.studies.ledger import LEDGER_NAME, STATUSES, Ledger
+from tfrobust.studies.runner import (
+    RESULTS_NAME,
+    StudySummary,
+    parse_shard,
+    run_study,
+    select_shard,
+    stable_hash,
+    write_results,
+)
+from tfrobust.studies.spec import Cell, Stage, StudySpec, load_study_spec, study_spec_from_dict
+
+__all__ = [
+    "KINDS",
+    "Kind",
+    "attack_kind",
+    "train_kind",
+    "LEDGER_NAME",
+    "STATUSES",
+    "Ledger",
+    "RESULTS_NAME",
+    "StudySummary",
+    "parse_shard",
+    "run_study",
+    "select_shard",
+    "stable_hash",
+    "write_results",
+    "Cell",
+    "Stage",
+    "StudySpec",
+    "load_study_spec",
+    "study_spec_from_dict",
+]
