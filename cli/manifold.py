@@ -19,6 +19,7 @@ import click
 import keras
 import numpy as np
 
+from cli.runs import model_file
 from tfrobust.config import ConfigError, DataConfig, dump_yaml, load_yaml, parse_number
 from tfrobust.data import DATASETS
 from tfrobust.training import atomic_json, load_model, save_model
@@ -279,12 +280,8 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
 
 # --------------------------------------------------------------- distance
 def _vaegan_file(path: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "vaegan.keras"
-    if not p.is_file():
-        raise FileNotFoundError(f"no VAE-GAN at {p} (expected a `tfrobust manifold train` directory or a .keras file)")
-    return p
+    return model_file(path, filename="vaegan.keras", what="VAE-GAN",
+                      directory="a `tfrobust manifold train` directory")
 
 
 def _labels(paths: list[Path]) -> list[str]:
@@ -327,7 +324,7 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
     OUT/summary.csv (means, medians, attack success rate), OUT/histogram.png
     (Fig. 1 layout) and OUT/grid.png (Fig. 2: clean, adversarial, projections).
     """
-    from cli.runs import load_checked_model, load_split, model_file, run_data
+    from cli.runs import load_checked_model, load_split, run_data
     from tfrobust.evaluation.manifold import (
         manifold_study,
         plot_adversarial_grid,

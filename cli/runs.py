@@ -13,13 +13,14 @@ __all__ = ["data_config", "load_checked_model", "load_split", "model_and_data", 
            "run_data"]
 
 
-def model_file(model: str) -> Path:
-    """The .keras file of a run directory or a path to one; FileNotFoundError if absent."""
+def model_file(model: str, *, filename: str = "model.keras", what: str = "trained model",
+               directory: str = "a run directory") -> Path:
+    """The .keras file of a directory (``filename`` in it) or a path to one; FileNotFoundError if absent."""
     path = Path(model)
     if path.is_dir():
-        path = path / "model.keras"
+        path = path / filename
     if not path.is_file():
-        raise FileNotFoundError(f"no trained model at {path} (expected a run directory or a .keras file)")
+        raise FileNotFoundError(f"no {what} at {path} (expected {directory} or a .keras file)")
     return path
 
 
