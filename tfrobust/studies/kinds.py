@@ -11,26 +11,45 @@
 - returns a flat mapping of JSON-serializable metrics (the ledger and
   ``results.csv`` columns).
 
+Built in: ``train``, ``attack`` (PGD robust accuracy of a train cell's model),
+``saliency`` (attribution maps of a train cell's model; an ``ir`` train cell
+that needs it sets ``method_options.targets`` to the saliency stage's name,
+see :func:`train_kind`), ``roar`` (ROAR / KAR of a train cell's model),
+``tsipras`` and ``toy`` (the theory experiments; no dependencies).
+
 Users and tests may register their own kinds (``KINDS["mine"] = fn``) before
 loading a spec that uses them. TensorFlow is imported only when a kind runs.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tfrobust.config import ConfigError, DataConfig, load_yaml, parse_number, train_config_from_dict
 
-__all__ = ["KINDS", "Kind", "attack_kind", "train_kind"]
+__all__ = ["KINDS", "Kind", "attack_kind", "roar_kind", "saliency_kind", "toy_kind", "train_kind",
+           "tsipras_kind"]
 
 Kind = Callable[[dict[str, Any], dict[str, Path], Path], Mapping[str, Any]]
 
 
 def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
     """Trains one model: ``params`` is a training config (the layout of ``configs/*.yaml``).
+
+    IR targets from a dependency: with ``method: ir``, ``method_options.targets``
+    may name a dependency key instead of a path, e.g. ``targets: saliency``
+    (the ``saliency`` stage's directory, holding one method's maps) or
+    ``targets: saliency/smoothgrad.npy`` (one file of a directory holding
+    several). The first path part is replaced by that dependency's artifact
+    directory (a dependency key wins over a same-named relative path); the
+    cell's hash stays independent of where the study lives, and changes with
+    the saliency cell's hash. Without ``targets``, an ``ir`` cell whose
+    dependencies include exactly one saliency directory (``saliency.json``)
+    uses it.
 
     Writes the artifacts of :func:`tfrobust.training.train` (``model.keras``,
     ``history.csv``, ``metrics.json``, ...) into ``out_dir``; a killed cell
@@ -41,8 +60,30 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
     """
     from tfrobust.training import train
 
+    _resolve_targets(params, deps)
     config = train_config_from_dict(params)  # validates; errors name the field
     return dict(train(config, out_dir, verbose=2).metrics)
+
+
+def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
+    """Rewrites an ``ir`` cell's ``method_options.targets`` dependency reference to a path (in place)."""
+    if params.get("method") != "ir":
+        return
+    options = params.get("method_options")
+    if options is None:
+        options = params["method_options"] = {}
+    if not isinstance(options, dict):
+        return  # train_config_from_dict reports it
+    targets = options.get("targets")
+    if targets is None:
+        found = [path for path in deps.values() if (path / "saliency.json").is_file()]
+        if len(found) == 1:
+            options["targets"] = str(found[0])
+        return
+    if isinstance(targets, str):
+        head, _, rest = targets.partition("/")
+        if head in deps:
+            options["targets"] = str(deps[head] / rest) if rest else str(deps[head])
 
 
 ATTACK_PARAMS = ("norms", "eps", "steps", "step_size", "restarts", "objective", "l2_step", "limit",
@@ -145,7 +186,344 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
     return metrics
 
 
+# --------------------------------------------------------------------------
+# helpers of the kinds below
+
+
+def _check_known(kind: str, params: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(f"{kind}: unknown param(s) {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def _int(kind: str, params: Mapping[str, Any], name: str, default: int | None, minimum: int) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{kind}.{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _real(kind: str, params: Mapping[str, Any], name: str, default: float | None) -> float | None:
+    value = params.get(name, default)
+    return None if value is None else parse_number(value, name=f"{kind}.{name}")
+
+
+def _names(kind: str, name: str, value: Any, choices: Sequence[str]) -> list[str]:
+    """A list of names from a list or a comma-separated string, each one of ``choices``, no repeats."""
+    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+    if (not isinstance(items, (list, tuple)) or not items or any(v not in choices for v in items)
+            or len(set(items)) != len(items)):
+        raise ConfigError(f"{kind}.{name}: choose from {', '.join(choices)} (a list or comma-separated, "
+                          f"no repeats), got {value!r}")
+    return [str(v) for v in items]
+
+
+def _model_run(kind: str, deps: Mapping[str, Path]) -> Path:
+    """The one dependency directory holding a ``model.keras``."""
+    runs = [path for path in deps.values() if (path / "model.keras").is_file()]
+    if len(runs) != 1:
+        raise ValueError(f"{kind} needs exactly one dependency with a model.keras, got {len(runs)} "
+                         f"({', '.join(deps) or 'no dependencies'})")
+    return runs[0]
+
+
+def _run_config(run: Path) -> dict[str, Any]:
+    return load_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else {}
+
+
+def _run_data(trained: Mapping[str, Any]) -> DataConfig:
+    data = dict(trained.get("data") or {})
+    return DataConfig(name=data.get("name", "fashion_mnist"), data_dir=data.get("data_dir"),
+                      classes=data.get("classes"), limit=data.get("limit"), bounds=data.get("bounds"),
+                      options=data.get("options") or {})
+
+
+def _load_split(data: DataConfig, split: str, *, limit: int | None, seed: int) -> Any:
+    from tfrobust.data import load_dataset
+
+    return load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=limit,
+                        bounds=data.bounds, seed=seed, **data.options)
+
+
+def _write_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Rows as a CSV, atomically (temp file + ``os.replace``)."""
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    pd.DataFrame(list(rows)).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe scalar: numpy scalars to Python, NaN and inf to None."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    return int(value) if isinstance(value, int) else number
+
+
+# --------------------------------------------------------------------------
+# saliency
+
+#: Noack et al. 2021 sec. 4.1 SmoothGrad settings (sigma absolute, in data units).
+SMOOTHGRAD_OPTIONS: dict[str, Any] = {"samples": 50, "sigma": 0.15, "base": "logit_gradient"}
+SALIENCY_PARAMS = ("methods", "split", "limit", "threshold", "permute", "samples", "sigma", "base",
+                   "batch_size", "seed")
+
+
+def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+    """Attribution maps of the one dependency ``train`` cell's model, aligned with its data.
+
+    Params: ``methods`` (a name, a list or ``"a,b"`` of
+    :data:`tfrobust.attribution.ATTRIBUTIONS`; default ``smoothgrad``),
+    ``split`` (``train``, usable as IR targets; or ``test``), ``limit`` (first
+    N examples; default the train cell's ``data.limit``, which keeps the maps
+    aligned with its training data), ``threshold`` (phi >= 0; None: none),
+    ``permute`` (fraction in [0, 1]; None: none), ``samples``, ``sigma``,
+    ``base`` (smoothgrad only; Noack sec. 4.1 defaults 50, 0.15, logit_gradient),
+    ``batch_size`` (128), ``seed`` (0: noise and permutation). The dataset,
+    bounds, classes and data seed are those of the train cell (its ``config.yaml``).
+
+    Writes ``<method>.npy`` and ``saliency.json`` into ``out_dir``
+    (:func:`tfrobust.training.compute_maps`: atomic, resumable). A later ``ir``
+    train cell uses them with ``method_options: {targets: <this stage's name>}``
+    (one method) or ``targets: <stage>/<method>.npy`` (see :func:`train_kind`).
+
+    Returns:
+        ``count`` (examples) and ``mean_abs_<method>`` (mean |map|) per method.
+    """
+    from tfrobust.attribution import ATTRIBUTIONS
+
+    _check_known("saliency", params, SALIENCY_PARAMS)
+    methods = _names("saliency", "methods", params.get("methods", "smoothgrad"), list(ATTRIBUTIONS))
+    split = params.get("split", "train")
+    if split not in ("train", "test"):
+        raise ConfigError(f"saliency.split: train or test, got {split!r}")
+    phi = _real("saliency", params, "threshold", None)
+    fraction = _real("saliency", params, "permute", None)
+    smooth: dict[str, Any] = {k: params[k] for k in ("samples", "sigma", "base") if k in params}
+    if smooth and "smoothgrad" not in methods:
+        raise ConfigError("saliency: samples, sigma and base apply to the smoothgrad method only")
+    if "sigma" in smooth:
+        smooth["sigma"] = parse_number(smooth["sigma"], name="saliency.sigma")
+    batch_size = int(_int("saliency", params, "batch_size", 128, 1) or 128)
+    seed = int(_int("saliency", params, "seed", 0, 0) or 0)
+
+    from tfrobust.training import compute_maps, load_model, saliency_index
+
+    run = _model_run("saliency", deps)
+    trained = _run_config(run)
+    data = _run_data(trained)
+    limit = _int("saliency", params, "limit", data.limit, 1)
+    ds = _load_split(data, split, limit=limit, seed=int(trained.get("seed") or 0))
+    model = load_model(run / "model.keras")
+    for method in methods:
+        compute_maps(model, ds, method=method, out_dir=out_dir, batch_size=batch_size,
+                     options={**SMOOTHGRAD_OPTIONS, **smooth} if method == "smoothgrad" else None,
+                     threshold=phi, permute=fraction, seed=seed, progress=False,
+                     model_source=str(run / "model.keras"), limit=limit)
+    index = saliency_index(out_dir)
+    metrics: dict[str, Any] = {"count": len(ds)}
+    for method in methods:
+        metrics[f"mean_abs_{method}"] = _plain(index["maps"][method]["mean_abs"])
+    return metrics
+
+
+# --------------------------------------------------------------------------
+# roar
+
+ROAR_PARAMS = ("methods", "fractions", "repeats", "modes", "epochs", "batch_size", "limit", "test_limit",
+               "group_size", "fill", "rank_mode", "learning_rate", "seed")
+
+
+def roar_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+    """ROAR / KAR of attribution methods for the one dependency ``train`` cell's model.
+
+    Params: ``methods`` (required; list or ``"a,b"``; include ``random``, the
+    baseline of mu), ``fractions`` (default 0.1 ... 0.9), ``repeats`` (3),
+    ``modes`` (``roar``, ``kar`` or both; default ``roar``), ``epochs`` (5),
+    ``batch_size`` (128), ``limit`` / ``test_limit`` (first N train / test
+    images; default the train cell's ``data.limit``), ``group_size`` (8),
+    ``fill`` (``mean`` or a number), ``rank_mode`` (``abs``/``signed``),
+    ``learning_rate`` (Adam, 1e-3), ``seed`` (0). The retrained architecture,
+    the dataset, bounds and classes are the train cell's (its ``config.yaml``).
+
+    Writes (:func:`tfrobust.evaluation.run_roar`, resumable) ``roar.csv``,
+    ``scores.csv``, ``maps/``, ``members/`` and ``curves.png``
+    (:func:`tfrobust.reports.write_roar_figure`) into ``out_dir``.
+
+    Returns:
+        ``mu_<mode>_<method>`` and ``area_<mode>_<method>`` per (mode, method)
+        (mu None where it is undefined), and ``members`` (retrained classifiers).
+    """
+    from tfrobust.attribution import ATTRIBUTIONS
+
+    _check_known("roar", params, ROAR_PARAMS)
+    if "methods" not in params:
+        raise ConfigError("roar.methods: give the attribution methods (include random, the baseline)")
+    methods = _names("roar", "methods", params["methods"], list(ATTRIBUTIONS))
+    modes = _names("roar", "modes", params.get("modes", "roar"), ["roar", "kar"])
+    fractions_value = params.get("fractions", [0.1, 0.3, 0.5, 0.7, 0.9])
+    items = fractions_value if isinstance(fractions_value, (list, tuple)) else [fractions_value]
+    fractions = [parse_number(v, name="roar.fractions") for v in items]
+    repeats = int(_int("roar", params, "repeats", 3, 1) or 3)
+    epochs = int(_int("roar", params, "epochs", 5, 1) or 5)
+    batch_size = int(_int("roar", params, "batch_size", 128, 1) or 128)
+    group_size = int(_int("roar", params, "group_size", 8, 1) or 8)
+    seed = int(_int("roar", params, "seed", 0, 0) or 0)
+    fill = params.get("fill", "mean")
+    fill_value: str | float = fill if fill == "mean" else parse_number(fill, name="roar.fill")
+    rank_mode = params.get("rank_mode", "abs")
+    if rank_mode not in ("abs", "signed"):
+        raise ConfigError(f"roar.rank_mode: abs or signed, got {rank_mode!r}")
+    learning_rate = _real("roar", params, "learning_rate", None)
+
+    from tfrobust.config import OptimizerConfig
+    from tfrobust.evaluation import run_roar
+    from tfrobust.reports import write_roar_figure
+    from tfrobust.training import load_model
+
+    run = _model_run("roar", deps)
+    trained = _run_config(run)
+    model_section = dict(trained.get("model") or {})
+    if not model_section.get("arch"):
+        raise ValueError(f"roar: {run / 'config.yaml'} names no model.arch to retrain")
+    data = _run_data(trained)
+    train_ds = _load_split(data, "train", limit=_int("roar", params, "limit", data.limit, 1), seed=seed)
+    test_ds = _load_split(data, "test", limit=_int("roar", params, "test_limit", data.limit, 1), seed=seed)
+    optimizer = OptimizerConfig() if learning_rate is None else OptimizerConfig(learning_rate=learning_rate)
+    result = run_roar(load_model(run / "model.keras"), train_ds, test_ds, out_dir=out_dir, methods=methods,
+                      arch=str(model_section["arch"]), arch_options=dict(model_section.get("options") or {}),
+                      fractions=fractions, repeats=repeats, modes=modes, epochs=epochs, batch_size=batch_size,
+                      optimizer=optimizer, fill=fill_value, rank_mode=rank_mode, group_size=group_size,
+                      seed=seed, progress=False)
+    write_roar_figure(out_dir / "roar.csv", out_dir / "curves.png")
+    metrics: dict[str, Any] = {"members": result.trained + result.reused}
+    for row in result.scores:
+        metrics[f"mu_{row['mode']}_{row['method']}"] = _plain(row["mu"])
+        metrics[f"area_{row['mode']}_{row['method']}"] = _plain(row["area"])
+    return metrics
+
+
+# --------------------------------------------------------------------------
+# tsipras
+
+TSIPRAS_PARAMS = ("d", "eta", "p", "eps", "n_train", "n_test", "epochs", "batch_size", "learning_rate",
+                  "attack_steps", "seed", "trainings", "theorem")
+
+
+def tsipras_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+    """Tsipras et al. 2019 eq. 3: standard vs adversarially trained linear classifiers (no dependencies).
+
+    Params (:func:`tfrobust.theory.linear_tsipras_experiment`): ``d`` (1000),
+    ``eta`` (4/sqrt(d)), ``p`` (0.7), ``eps`` (2 eta), ``n_train``,
+    ``n_test`` (10000 each), ``epochs`` (10), ``batch_size`` (100),
+    ``learning_rate`` (1e-3), ``attack_steps`` (5), ``seed`` (0),
+    ``trainings`` (``standard``, ``adversarial`` or both), ``theorem`` (true:
+    also check Theorem 2.1 on the linear grid of
+    :func:`tfrobust.theory.check_theorem_bound` at ``max(eps, 2 eta)``; closed
+    form, cheap).
+
+    Writes ``tsipras.csv`` (one row per training) and, with ``theorem``,
+    ``theorem.csv`` into ``out_dir`` (atomically).
+
+    Returns:
+        ``standard_accuracy_<training>``, ``adversarial_accuracy_<training>``,
+        ``adversarial_accuracy_pgd_<training>`` and
+        ``population_standard_accuracy_<training>`` per training; with
+        ``theorem``, ``theorem_classifiers`` and ``theorem_holds`` (how many
+        satisfy the bound exactly).
+    """
+    _check_known("tsipras", params, TSIPRAS_PARAMS)
+    trainings = _names("tsipras", "trainings", params.get("trainings", ["standard", "adversarial"]),
+                       ["standard", "adversarial"])
+    theorem = params.get("theorem", True)
+    if not isinstance(theorem, bool):
+        raise ConfigError(f"tsipras.theorem: true or false, got {theorem!r}")
+    kwargs: dict[str, Any] = {}
+    for name in ("d", "n_train", "n_test", "epochs", "batch_size", "attack_steps"):
+        if name in params:
+            kwargs[name] = _int("tsipras", params, name, None, 1)
+    for name in ("eta", "p", "eps", "learning_rate"):
+        if params.get(name) is not None:
+            kwargs[name] = _real("tsipras", params, name, None)
+    seed = int(_int("tsipras", params, "seed", 0, 0) or 0)
+
+    from tfrobust.theory import check_theorem_bound, linear_tsipras_experiment
+
+    rows = linear_tsipras_experiment(**kwargs, seed=seed, trainings=trainings)
+    _write_rows(rows, out_dir / "tsipras.csv")
+    metrics: dict[str, Any] = {}
+    for row in rows:
+        for key in ("standard_accuracy", "adversarial_accuracy", "adversarial_accuracy_pgd",
+                    "population_standard_accuracy"):
+            metrics[f"{key}_{row['training']}"] = _plain(row[key])
+    if theorem:
+        first = rows[0]  # the resolved setting (defaults filled in)
+        eta = float(first["eta"])
+        grid = check_theorem_bound(d=int(first["d"]), eta=eta, p=float(first["p"]),
+                                   eps=max(float(first["eps"]), 2 * eta), n=int(first["n_test"]), seed=seed)
+        _write_rows(grid, out_dir / "theorem.csv")
+        metrics["theorem_classifiers"] = len(grid)
+        metrics["theorem_holds"] = sum(bool(r["population_holds"]) for r in grid)
+    return metrics
+
+
+# --------------------------------------------------------------------------
+# toy
+
+TOY_PARAMS = ("eps", "epochs", "n", "seed", "attack_eps", "steps", "batch_size", "learning_rate")
+
+
+def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+    """Kim et al. 2019 sec. 2.2: boundary tilt of toy DNNs per l2 training eps (no dependencies).
+
+    Params (:func:`tfrobust.theory.toy_experiment`): ``eps`` (training radii,
+    a number or a list; 0: standard; default [0, 0.25, 0.5]), ``epochs`` (10),
+    ``n`` (3000 points per class and split), ``seed`` (0), ``attack_eps`` (1),
+    ``steps`` (40), ``batch_size`` (128), ``learning_rate`` (1e-3).
+
+    Writes ``tilt.csv`` and ``toy.png`` into ``out_dir`` (atomically).
+
+    Returns:
+        ``tilt_<eps>`` (degrees), ``clean_accuracy_<eps>`` and
+        ``robust_accuracy_<eps>`` per training eps.
+    """
+    _check_known("toy", params, TOY_PARAMS)
+    eps_value = params.get("eps", [0.0, 0.25, 0.5])
+    eps = _radii(eps_value, "toy.eps")
+    if len(set(eps)) != len(eps):
+        raise ConfigError(f"toy.eps: duplicate radii in {eps_value!r}")
+    kwargs: dict[str, Any] = {"eps_list": eps}
+    for name in ("epochs", "n", "steps", "batch_size"):
+        if name in params:
+            kwargs[name] = _int("toy", params, name, None, 1)
+    for name in ("attack_eps", "learning_rate"):
+        if params.get(name) is not None:
+            kwargs[name] = _real("toy", params, name, None)
+    seed = int(_int("toy", params, "seed", 0, 0) or 0)
+
+    from tfrobust.theory import toy_experiment
+
+    rows = toy_experiment(**kwargs, seed=seed, out_dir=out_dir)
+    metrics: dict[str, Any] = {}
+    for row in rows:
+        label = f"{float(row['train_eps']):g}"
+        metrics[f"tilt_{label}"] = _plain(row["tilt_degrees"])
+        metrics[f"clean_accuracy_{label}"] = _plain(row["clean_accuracy"])
+        metrics[f"robust_accuracy_{label}"] = _plain(row["robust_accuracy"])
+    return metrics
+
+
 KINDS: dict[str, Kind] = {
     "train": train_kind,
     "attack": attack_kind,
+    "saliency": saliency_kind,
+    "roar": roar_kind,
+    "tsipras": tsipras_kind,
+    "toy": toy_kind,
 }
