@@ -6,19 +6,10 @@ from pathlib import Path
 
 import click
 
-from tfrobust.attribution import ATTRIBUTIONS
+from cli.runs import parse_methods
 from tfrobust.config import OptimizerConfig, parse_number
 from tfrobust.data import DATASETS
 from tfrobust.models import MODELS
-
-
-def _methods(text: str) -> list[str]:
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in ATTRIBUTIONS]
-    if not methods or bad:
-        raise click.BadParameter(f"choose from {', '.join(ATTRIBUTIONS)} (comma-separated), got {text!r}",
-                                 param_hint="--method")
-    return methods
 
 
 def _fractions(text: str) -> list[float]:
@@ -73,7 +64,7 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
     from tfrobust.evaluation import format_scores, run_roar
     from tfrobust.reports import write_roar_figure
 
-    methods = _methods(method_text)
+    methods = parse_methods(method_text)
     fractions = _fractions(fraction_text)
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--repeats", repeats),
                         ("--group-size", group_size)):

@@ -9,7 +9,8 @@ import click
 
 from tfrobust.config import DataConfig, load_yaml
 
-__all__ = ["data_config", "load_checked_model", "load_split", "model_and_data", "model_file", "run_config",
+__all__ = ["data_config", "load_checked_model", "load_split", "model_and_data", "model_file", "parse_methods",
+           "run_config",
            "run_data"]
 
 
@@ -22,6 +23,20 @@ def model_file(model: str, *, filename: str = "model.keras", what: str = "traine
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path} (expected {directory} or a .keras file)")
     return path
+
+
+def parse_methods(text: str) -> list[str]:
+    """``--method a,b``: attribution names from ``tfrobust.attribution.ATTRIBUTIONS``, no repeats."""
+    from tfrobust.attribution import ATTRIBUTIONS
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in ATTRIBUTIONS]
+    if bad or not names:
+        raise click.BadParameter(f"choose from {', '.join(ATTRIBUTIONS)} (comma-separated), got {text!r}",
+                                 param_hint="--method")
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"a method is named twice in {text!r}", param_hint="--method")
+    return names
 
 
 def run_data(model_dir: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import numpy as np
 
+from cli.runs import parse_methods
 from tfrobust.attribution import ATTRIBUTIONS
 from tfrobust.attribution.gradient import BASE_MAPS
 from tfrobust.config import parse_number
@@ -22,17 +23,6 @@ from tfrobust.data import DATASETS
 
 #: Noack et al. 2021 sec. 4.1 SmoothGrad settings (sigma absolute, in data units).
 SMOOTHGRAD_DEFAULTS: dict[str, Any] = {"samples": 50, "sigma": 0.15, "base": "logit_gradient"}
-
-
-def _methods(text: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in names if m not in ATTRIBUTIONS]
-    if bad or not names:
-        raise click.BadParameter(f"choose from {', '.join(ATTRIBUTIONS)} (comma-separated), got {text!r}",
-                                 param_hint="--method")
-    if len(set(names)) != len(names):
-        raise click.BadParameter(f"a method is named twice in {text!r}", param_hint="--method")
-    return names
 
 
 def _fraction(value: float | None, hint: str, hi: float | None) -> float | None:
@@ -153,7 +143,7 @@ def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, spli
     from cli.runs import model_and_data
     from tfrobust.training import compute_maps, saliency_index
 
-    methods = _methods(method_text)
+    methods = parse_methods(method_text)
     phi = _fraction(threshold, "--threshold", None)
     p = _fraction(permute, "--permute", 1.0)
     smooth = _smoothgrad_options(samples, sigma, base, methods)

@@ -85,14 +85,15 @@ def safe_norm(v: Any, axis: Any = -1, *, keepdims: bool = False, floor: float = 
     return safe_sqrt(tf.reduce_sum(tf.square(v), axis=axis, keepdims=keepdims), floor=floor)
 
 
-def _unit_vectors(num_classes: int, n_proj: int, seed: tf.Tensor) -> tf.Tensor:
+def _unit_vectors(num_classes: int, n_proj: int, seed: tf.Tensor, batch: Any = None) -> tf.Tensor:
     # Philox explicitly: "auto_select" may pick another algorithm under XLA.
-    v = tf.random.stateless_normal((n_proj, num_classes), seed=seed, dtype=tf.float32, alg="philox")
+    shape = (n_proj, num_classes) if batch is None else tf.stack([n_proj, batch, num_classes])
+    v = tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32, alg="philox")
     norm = safe_norm(v, axis=-1, keepdims=True)
     return tf.math.divide_no_nan(v, norm)
 
 
-def projection_vectors(num_classes: int, n_proj: int, seed: Any = 0) -> tf.Tensor:
+def projection_vectors(num_classes: int, n_proj: int, seed: Any = 0, *, batch: Any = None) -> tf.Tensor:
     """``n_proj`` random directions, uniform on the unit sphere ``S^{K-1}`` in R^K.
 
     Normalised standard Gaussians drawn with a stateless Philox RNG: the same
@@ -103,9 +104,11 @@ def projection_vectors(num_classes: int, n_proj: int, seed: Any = 0) -> tf.Tenso
         num_classes: K, the number of logits (>= 1).
         n_proj: number of vectors (>= 1).
         seed: int or (2,) int seed.
+        batch: None, or N (an int or a scalar tensor, e.g. ``tf.shape(x)[0]``)
+            for a separate draw per example.
 
     Returns:
-        (n_proj, K) float32 tensor of unit rows.
+        (n_proj, K) float32 tensor of unit rows, or (n_proj, N, K) with ``batch``.
 
     Raises:
         ValueError: non-integer or non-positive sizes, or a bad seed.
@@ -115,7 +118,7 @@ def projection_vectors(num_classes: int, n_proj: int, seed: Any = 0) -> tf.Tenso
     """
     k = _check_int(num_classes, "num_classes", 1)
     n = _check_int(n_proj, "n_proj", 1)
-    return _unit_vectors(k, n, seed_tensor(seed))
+    return _unit_vectors(k, n, seed_tensor(seed), batch)
 
 
 def _flat_sq(g: tf.Tensor) -> tf.Tensor:

@@ -57,7 +57,7 @@ from tfrobust.training import (
     fit_members,
     library_versions,
 )
-from tfrobust.training.targets import load_targets
+from tfrobust.training.targets import load_targets, model_sha256
 
 __all__ = ["DEFAULT_FRACTIONS", "MODES", "ROAR_COLUMNS", "SCORE_COLUMNS", "Member", "RoarResult", "format_scores", "roar_members", "run_roar"]
 
@@ -122,13 +122,6 @@ def _check(methods: Sequence[str], fractions: Sequence[float], repeats: int, mod
 
 def _digest(values: Any) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _weights_digest(model: keras.Model) -> str:
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
 
 
 def _ranks(model: keras.Model, data: Dataset, methods: Sequence[str], maps_dir: Path, *, rank_mode: str,
@@ -253,7 +246,7 @@ def run_roar(
     setting = {
         "train": json.loads((out / "maps" / "train" / methods[0] / "saliency.json").read_text())["dataset"],
         "test": json.loads((out / "maps" / "test" / methods[0] / "saliency.json").read_text())["dataset"],
-        "model_sha256": _weights_digest(model), "arch": arch, "arch_options": arch_options or {},
+        "model_sha256": model_sha256(model), "arch": arch, "arch_options": arch_options or {},
         "epochs": epochs, "batch_size": batch_size, "optimizer": to_dict(optimizer),
         "fill": fill if isinstance(fill, str) else float(fill), "rank_mode": rank_mode, "seed": seed,
     }
@@ -261,15 +254,16 @@ def run_roar(
     ledger.mkdir(parents=True, exist_ok=True)
     atomic_json(setting, ledger / "setting.json")
 
-    members = roar_members(methods, fractions, repeats, modes)
+    # One read of the ledger: every member of either mode that an earlier run finished.
     accuracy: dict[str, float] = {}
-    for m in members:
+    for m in roar_members(methods, fractions, repeats, MODES):
         path = ledger / f"{m.key}.json"
         if path.is_file():
             try:
                 accuracy[m.key] = float(json.loads(path.read_text())["accuracy"])
             except (ValueError, KeyError, TypeError):
                 path.unlink()  # a corrupt record is recomputed, never trusted
+    members = roar_members(methods, fractions, repeats, modes)
     todo = [m for m in members if m.key not in accuracy]
     reused = len(members) - len(todo)
 
@@ -299,15 +293,10 @@ def run_roar(
         if bar is not None:
             bar.add(len(group))
 
-    rows = _rows(members, accuracy, methods, modes)
-    # Rows of the other mode from an earlier run into the same directory join the table.
-    other = [mode for mode in MODES if mode not in modes and
-             all((ledger / f"{m.key}.json").is_file() for m in roar_members(methods, fractions, repeats, (mode,)))]
-    if other:
-        for m in roar_members(methods, fractions, repeats, other):
-            accuracy.setdefault(m.key, float(json.loads((ledger / f"{m.key}.json").read_text())["accuracy"]))
-        rows = _rows(roar_members(methods, fractions, repeats, (*modes, *other)), accuracy, methods,
-                     [mode for mode in MODES if mode in (*modes, *other)])
+    # A mode finished by an earlier run into the same directory (ROAR, then --keep) joins the table.
+    table_modes = [mode for mode in MODES if mode in modes or all(
+        m.key in accuracy for m in roar_members(methods, fractions, repeats, (mode,)))]
+    rows = _rows(roar_members(methods, fractions, repeats, table_modes), accuracy, methods, table_modes)
     scored = roar_scores(rows, baseline="random")
     write_csv(rows, out / "roar.csv", ROAR_COLUMNS)
     write_csv(scored, out / "scores.csv", SCORE_COLUMNS)

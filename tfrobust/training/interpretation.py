@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfrobust.attribution import safe_sqrt
+from tfrobust.attribution import safe_norm
 from tfrobust.training.robust_model import RobustModel
 
 __all__ = ["InterpretationRegularizedModel", "exact_batchnorm_second_order", "flat_cosine"]
@@ -70,9 +70,8 @@ def exact_batchnorm_second_order(base: keras.Model) -> int:
 
 
 def _norms(v: tf.Tensor) -> tf.Tensor:
-    """(N,) l2 norms of the flattened rows of ``v``, with :func:`safe_sqrt`."""
-    flat = tf.reshape(v, (tf.shape(v)[0], -1))
-    return safe_sqrt(tf.reduce_sum(tf.square(flat), axis=1))
+    """(N,) l2 norms of the flattened rows of ``v`` (:func:`safe_norm`: no NaN at 0)."""
+    return safe_norm(tf.reshape(v, (tf.shape(v)[0], -1)), axis=1)
 
 
 def _coefficient(value: Any, name: str) -> float:

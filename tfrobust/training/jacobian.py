@@ -25,25 +25,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfrobust.attribution import safe_sqrt
+from tfrobust.attribution import projection_vectors, safe_sqrt
 from tfrobust.training.interpretation import _coefficient, _flag, exact_batchnorm_second_order
 from tfrobust.training.robust_model import RobustModel
 
-__all__ = ["JacobianRegularizedModel", "sphere_vectors"]
-
-
-def sphere_vectors(num_classes: int, n_proj: int, batch: Any, seed: Any) -> tf.Tensor:
-    """(n_proj, batch, num_classes) vectors uniform on the unit sphere of R^K.
-
-    Args:
-        num_classes: K.
-        n_proj: projections per example.
-        batch: N (int or scalar tensor).
-        seed: (2,) int stateless seed.
-    """
-    shape = tf.stack([n_proj, batch, num_classes])
-    v = tf.random.stateless_normal(shape, seed=seed)
-    return v / tf.maximum(tf.norm(v, axis=-1, keepdims=True), 1e-12)
+__all__ = ["JacobianRegularizedModel"]
 
 
 @keras.saving.register_keras_serializable(package="tfrobust")
@@ -101,7 +87,8 @@ class JacobianRegularizedModel(RobustModel):
         k = self._num_classes(logits)
         if self.n_proj is None:
             return tuple(tf.reduce_sum(logits[:, c]) for c in range(k))
-        vectors = sphere_vectors(k, self.n_proj, tf.shape(logits)[0], self.step_seed(self.projection_seed))
+        vectors = projection_vectors(k, self.n_proj, self.step_seed(self.projection_seed),
+                                     batch=tf.shape(logits)[0])
         vectors = tf.cast(vectors, logits.dtype)  # (n_proj, N, K)
         return tuple(tf.reduce_sum(vectors[m] * logits) for m in range(self.n_proj))
 

@@ -58,7 +58,7 @@ from tfrobust.attribution import threshold as threshold_maps
 from tfrobust.data import Dataset
 from tfrobust.training.artifacts import atomic_json
 
-__all__ = ["INDEX_FILE", "compute_maps", "load_targets", "saliency_index"]
+__all__ = ["INDEX_FILE", "compute_maps", "load_targets", "model_sha256", "saliency_index"]
 
 #: Name of the metadata file of a maps directory.
 INDEX_FILE = "saliency.json"
@@ -116,15 +116,19 @@ def _describe(meta: Mapping[str, Any], *, with_limit: bool = True) -> str:
     return " ".join(words) + f" ({meta.get('examples', '?')} examples)"
 
 
-def _model_sha256(model: Any) -> str | None:
-    """sha256 over the model's weights (names, shapes, values); None without weights."""
+def model_sha256(model: Any) -> str | None:
+    """sha256 over the model's weights in order (dtypes, shapes, values); None without weights.
+
+    Layer names are left out: Keras numbers auto-named layers per process, so
+    the same weights rebuilt in another session must hash alike.
+    """
     weights = getattr(model, "weights", None)
     if not weights:
         return None
     h = hashlib.sha256()
     for w in weights:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
-        h.update(f"{getattr(w, 'path', getattr(w, 'name', ''))}|{value.dtype}|{value.shape}".encode())
+        h.update(f"{value.dtype}|{value.shape}".encode())
         h.update(value.data if value.size else b"")
     return h.hexdigest()
 
@@ -358,7 +362,7 @@ def compute_maps(
         "permute": p,
         "seed": seed,
         "batch_size": batch_size,
-        "model_sha256": _model_sha256(model),
+        "model_sha256": model_sha256(model),
     }
     key = hashlib.sha256(json.dumps(
         {**settings, **{k: data_meta[k] for k in _IDENTITY}}, sort_keys=True).encode()).hexdigest()
