@@ -137,6 +137,7 @@ class InterpretationRegularizedModel(RobustModel):
 
     extra_loss_names = ("ir_penalty",)
     extra_metric_names = ("target_cosine", "label_jacobian_norm")
+    data_options = ("targets",)  # the target-map directory streamed with the batches (run.py)
 
     def __init__(self, base: keras.Model, *, lambda_d: float = 3.0, lambda_m: float = 0.15,
                  exact_batchnorm: bool = True, **kwargs: Any) -> None:

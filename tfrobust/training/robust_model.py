@@ -64,6 +64,9 @@ class RobustModel(keras.Model):
     extra_metric_names: tuple[str, ...] = ()
     #: Metrics updated only by ``train_step``; ``test_step`` leaves them out of its logs.
     train_only_metric_names: tuple[str, ...] = ()
+    #: Run options (``method_options`` keys) that describe the training data, not this
+    #: wrapper; ``tfrobust.training.train`` consumes them (e.g. IR's ``targets``).
+    data_options: tuple[str, ...] = ()
 
     def __init__(self, base: keras.Model, **kwargs: Any) -> None:
         super().__init__(**kwargs)

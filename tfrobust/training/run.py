@@ -90,24 +90,26 @@ def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **kwargs)
 
 
-#: Keys of ``method_options`` that are not constructor options (per method).
-DATA_OPTIONS = {"ir": ("targets",)}
-#: Methods whose wrapper takes a ``seed`` (filled from the run's seed).
-SEEDED_METHODS = ("adversarial", "jr")
+def _constructor_options(cls: type) -> set[str]:
+    """Keyword options the tfrobust classes of ``cls``'s MRO accept (besides ``base``)."""
+    inits = [vars(klass)["__init__"] for klass in cls.__mro__
+             if klass.__module__.startswith("tfrobust") and "__init__" in vars(klass)]
+    return {name for init in inits for name in inspect.signature(init).parameters} - {"self", "base", "kwargs"}
 
 
 def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str, Any]:
     """The method's constructor options, with the attack's bounds defaulting to the data's.
 
-    Keys that describe data rather than the wrapper (``targets`` of ``ir``)
-    are left out; the run's seed fills ``seed`` where the wrapper takes one.
+    Keys the method class lists in ``data_options`` describe the training data
+    rather than the wrapper (``targets`` of ``ir``) and are left out; the
+    run's seed fills ``seed`` where the wrapper takes one.
     """
-    options = {k: v for k, v in config.method_options.items()
-               if k not in DATA_OPTIONS.get(config.method, ())}
+    cls = METHODS[config.method]
+    options = {k: v for k, v in config.method_options.items() if k not in cls.data_options}
     attack = options.get("attack")
     if isinstance(attack, dict) and attack.get("bounds") is None:
         options["attack"] = {**attack, "bounds": [float(b) for b in bounds]}
-    if config.method in SEEDED_METHODS and "seed" not in options:
+    if "seed" in _constructor_options(cls) and "seed" not in options:
         options["seed"] = config.seed
     return options
 
@@ -115,28 +117,26 @@ def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str
 def _check_method_options(config: TrainConfig, options: dict[str, Any]) -> None:
     """Unknown constructor options are a one-line ValueError (not a TypeError deep in Keras)."""
     cls = METHODS[config.method]
-    inits = [vars(klass)["__init__"] for klass in cls.__mro__
-             if klass.__module__.startswith("tfrobust") and "__init__" in vars(klass)]
-    known = {name for init in inits for name in inspect.signature(init).parameters} - {"self", "base", "kwargs"}
+    known = _constructor_options(cls)
     unknown = sorted(set(options) - known)
     if unknown:
-        allowed = sorted(known | set(DATA_OPTIONS.get(config.method, ())))
+        allowed = sorted(known | set(cls.data_options))
         raise ValueError(f"method_options for {config.method!r}: unknown {', '.join(unknown)}; "
                          f"known: {', '.join(allowed) or 'none'}")
 
 
 def load_method_targets(config: TrainConfig, train_ds: Dataset) -> np.ndarray | None:
-    """The target maps an ``ir`` run trains against (aligned with ``train_ds``), else None.
+    """The target maps a run streams with its batches (``ir``; aligned with ``train_ds``), else None.
 
     Raises:
         ValueError: ``ir`` without ``method_options.targets``, or maps that do
             not belong to this training data (see :func:`load_targets`).
     """
-    if config.method != "ir":
+    if "targets" not in METHODS[config.method].data_options:
         return None
     path = config.method_options.get("targets")
     if not path:
-        raise ValueError("method ir needs target maps: set method_options.targets (CLI --targets DIR) "
+        raise ValueError(f"method {config.method} needs target maps: set method_options.targets (CLI --targets DIR) "
                          "to the output of tfrobust saliency --split train")
     return load_targets(path, train_ds)
 
@@ -150,7 +150,7 @@ def _resolved_config(
     values["data"]["bounds"] = [float(b) for b in train_ds.bounds]
     values["model"]["options"] = {**model_options(config.model.arch), **config.model.options}
     values["method_options"] = to_dict(method_options(config, train_ds.bounds))
-    for key in DATA_OPTIONS.get(config.method, ()):
+    for key in METHODS[config.method].data_options:
         if key in config.method_options:
             values["method_options"][key] = str(Path(config.method_options[key]).resolve())
     values["resolved"] = {
