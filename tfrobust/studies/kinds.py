@@ -66,8 +66,12 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
 
 
 def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
-    """Rewrites an ``ir`` cell's ``method_options.targets`` dependency reference to a path (in place)."""
-    if params.get("method") != "ir":
+    """Rewrites ``method_options.targets`` (a dependency reference) of a method that streams
+    target maps (``ir``: ``"targets"`` in its ``data_options``) to a path, in place."""
+    from tfrobust.training import METHODS
+
+    method = METHODS.get(params.get("method"))  # type: ignore[arg-type]  # validated later
+    if method is None or "targets" not in method.data_options:
         return
     options = params.get("method_options")
     if options is None:
