@@ -1,0 +1,283 @@
+"""Loading a study directory's saved results, and joining its stages into one frame.
+
+Reads ``study.sqlite`` (stdlib ``sqlite3``, read-only) and ``results.csv``
+written by :mod:`tfrobust.studies.runner`; imports neither TensorFlow nor
+``tfrobust.studies`` (DESIGN.md section 2).
+
+Column references used by report items: ``stage.metric`` names a metric of
+that stage's rows (the metric part may itself contain dots, e.g.
+``attack.robust_l2_1.5``); a bare name is a grid key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["LEDGER_NAME", "RESULTS_NAME", "StudyData", "cell_label", "grid_keys_of", "load_study",
+           "numeric_labels", "read_ledger", "require_columns", "results_from_cells", "study_frame"]
+
+LEDGER_NAME = "study.sqlite"
+RESULTS_NAME = "results.csv"
+_BASE_COLUMNS = ("id", "stage")
+
+
+def read_ledger(study_dir: str | os.PathLike[str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Reads a study's ledger read-only.
+
+    Args:
+        study_dir: the study directory.
+
+    Returns:
+        ``(meta, cells)``: the meta table as a dict, and every cell row in
+        registration order (``grid``, ``params``, ``metrics`` JSON-decoded).
+        Both are empty when there is no ``study.sqlite``.
+    """
+    path = Path(study_dir) / LEDGER_NAME
+    if not path.is_file():
+        return {}, []
+    conn = sqlite3.connect(f"file:{path.resolve().as_posix()}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
+        cells = [dict(r) for r in conn.execute("SELECT * FROM cells ORDER BY rowid")]
+    finally:
+        conn.close()
+    for row in cells:
+        for key in ("grid", "params", "metrics"):
+            try:
+                row[key] = json.loads(row[key]) if row.get(key) is not None else None
+            except (TypeError, ValueError):
+                row[key] = None
+    return meta, cells
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = value
+    return out
+
+
+def results_from_cells(cells: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The rows of ``results.csv`` rebuilt from ledger rows, as the runner writes them.
+
+    One row per ``done`` cell: ``id``, ``stage``, its grid labels, then its
+    metrics flattened (nested keys joined with ``.``, lists as JSON). Every
+    value is text (``""`` where missing), as :func:`load_study` reads the CSV.
+    """
+    rows = [{"id": c["id"], "stage": c["stage"], **(c.get("grid") or {}), **_flatten(c.get("metrics") or {})}
+            for c in cells if c.get("status") == "done"]
+    columns: list[str] = list(_BASE_COLUMNS)
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.map(lambda v: "" if v is None else str(v)).astype(str) if len(frame) else frame.astype(str)
+
+
+def grid_keys_of(cell_id: str) -> list[str]:
+    """The grid keys in a cell id ``stage__key-label__key-label`` (see ``tfrobust.studies.spec``)."""
+    return [part.split("-", 1)[0] for part in str(cell_id).split("__")[1:] if part]
+
+
+def _stage_keys(results: pd.DataFrame, grid_keys: Sequence[str] | None) -> dict[str, list[str]]:
+    """Grid keys each stage varies over, from its cells' ids (restricted to ``grid_keys``)."""
+    out: dict[str, list[str]] = {}
+    for cell_id, stage in zip(results["id"], results["stage"]):
+        keys = out.setdefault(str(stage), [])
+        for key in grid_keys_of(cell_id):
+            if key in results.columns and key not in keys and (grid_keys is None or key in grid_keys):
+                keys.append(key)
+    return out
+
+
+def numeric_labels(series: pd.Series) -> pd.Series:
+    """The series as numbers when every non-empty value parses as one, else unchanged.
+
+    Grid labels arrive as text (``"0.5"``); x axes need numbers.
+    """
+    text = series.astype(str)
+    filled = text[text != ""]
+    if filled.empty or filled.isin(("True", "False", "true", "false")).any():
+        return series
+    try:
+        return pd.to_numeric(text.replace("", float("nan")), errors="raise")
+    except (TypeError, ValueError):
+        return series
+
+
+def _metric_values(series: pd.Series) -> pd.Series:
+    numeric = numeric_labels(series)
+    if numeric is series:  # text metrics: keep, missing as None
+        return series.where(series.astype(str) != "", None)
+    return numeric
+
+
+def study_frame(results: pd.DataFrame, stages: Sequence[str], *,
+                grid_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Joins the done rows of several stages into one frame.
+
+    Each stage contributes the grid keys it varies over (found from its cell
+    ids) and its metrics as ``<stage>.<metric>``. Stages are joined in order
+    (inner join) on the grid keys both sides vary over; a stage sharing no key
+    (e.g. one shared teacher cell) is broadcast to every row. Grid labels that
+    all parse as numbers become numbers.
+
+    Args:
+        results: ``results.csv`` as text (``load_study(...).results``).
+        stages: stage names, joined left to right; row order follows the first.
+        grid_keys: the study's grid keys (default: every key found in cell ids).
+
+    Returns:
+        Columns: the grid keys present (grid order) then ``<stage>.<metric>``.
+        Empty (no rows) when a stage has no done rows.
+
+    Raises:
+        ValueError: no stages given.
+    """
+    if not stages:
+        raise ValueError("stages: name at least one stage")
+    if results.empty or "stage" not in results.columns:
+        return pd.DataFrame()
+    keys_of = _stage_keys(results, grid_keys)
+    order = list(grid_keys) if grid_keys is not None else []
+    for keys in keys_of.values():
+        order.extend(k for k in keys if k not in order)
+    grid_columns = set(order)
+    joined: pd.DataFrame | None = None
+    joined_keys: list[str] = []
+    for stage in stages:
+        rows = results[results["stage"] == stage]
+        keys = keys_of.get(stage, [])
+        metrics = [c for c in rows.columns if c not in grid_columns and c not in _BASE_COLUMNS
+                   and (rows[c].astype(str) != "").any()]
+        part = rows[keys].astype(str).reset_index(drop=True)
+        for metric in metrics:
+            part[f"{stage}.{metric}"] = _metric_values(rows[metric].reset_index(drop=True))
+        if joined is None:
+            joined, joined_keys = part, list(keys)
+            continue
+        common = [k for k in keys if k in joined_keys]
+        joined = joined.merge(part, how="inner", on=common) if common else joined.merge(part, how="cross")
+        joined_keys.extend(k for k in keys if k not in joined_keys)
+    if joined is None:  # unreachable: stages is not empty
+        return pd.DataFrame()
+    ordered = [k for k in order if k in joined_keys] + [c for c in joined.columns if c not in joined_keys]
+    joined = joined[ordered].reset_index(drop=True)
+    for key in joined_keys:
+        joined[key] = numeric_labels(joined[key])
+    return joined
+
+
+def require_columns(frame: pd.DataFrame, references: Sequence[str], *, where: str) -> None:
+    """Raises a one-line ValueError naming a missing column and the available ones.
+
+    Args:
+        frame: a :func:`study_frame`.
+        references: column references (``stage.metric`` or grid keys).
+        where: the field, e.g. ``report.items[2].y``.
+    """
+    missing = [r for r in references if r not in frame.columns]
+    if missing:
+        available = ", ".join(map(str, frame.columns)) or "none"
+        raise ValueError(f"{where}: no column {', '.join(map(repr, missing))}; available: {available}")
+
+
+def cell_label(grid: Mapping[str, Any] | None, *, stage: str = "") -> str:
+    """A short label of a cell from its grid labels: ``model=adv_l2, eps=0.5`` (the stage when none)."""
+    if not grid:
+        return stage or "(all)"
+    return ", ".join(f"{k}={v}" for k, v in grid.items())
+
+
+@dataclass
+class StudyData:
+    """What a report reads from a study directory.
+
+    Attributes:
+        root: the study directory.
+        meta: the ledger's meta table (``name``, ``preset``, ``report``, ...).
+        cells: ledger rows in registration order (empty without a ledger).
+        results: ``results.csv`` as text (``""`` for missing), or rebuilt from
+            the ledger's done cells when the CSV is missing.
+        grid_keys: grid keys in grid order.
+    """
+
+    root: Path
+    meta: dict[str, str] = field(default_factory=dict)
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)
+    grid_keys: tuple[str, ...] = ()
+
+    def frame(self, stages: Sequence[str]) -> pd.DataFrame:
+        """:func:`study_frame` of these stages."""
+        return study_frame(self.results, stages, grid_keys=self.grid_keys)
+
+    def stage_counts(self, stage: str) -> tuple[int, int]:
+        """``(done, total)`` cells of a stage (total from the ledger, else the done rows)."""
+        done = int((self.results["stage"] == stage).sum()) if "stage" in self.results.columns else 0
+        total = sum(1 for c in self.cells if c["stage"] == stage)
+        return done, max(total, done)
+
+    def done_cells(self, stage: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(cell id, grid labels)`` of a stage's done cells, in results order."""
+        grids = {c["id"]: c.get("grid") or {} for c in self.cells}
+        if "stage" not in self.results.columns:
+            return []
+        rows = self.results[self.results["stage"] == stage]
+        out = []
+        for cell_id in rows["id"]:
+            grid = grids.get(cell_id)
+            if grid is None:
+                row = rows[rows["id"] == cell_id].iloc[0]
+                grid = {k: row[k] for k in grid_keys_of(cell_id) if k in rows.columns}
+            out.append((str(cell_id), dict(grid)))
+        return out
+
+
+def load_study(study_dir: str | os.PathLike[str]) -> StudyData:
+    """Reads a study directory (ledger read-only, then ``results.csv``).
+
+    Args:
+        study_dir: a directory written by ``tfrobust study run`` (finished or not).
+
+    Returns:
+        A :class:`StudyData`; empty parts where files are missing.
+
+    Raises:
+        FileNotFoundError: the directory has neither ``study.sqlite`` nor ``results.csv``.
+    """
+    root = Path(study_dir)
+    csv_path = root / RESULTS_NAME
+    if not (root / LEDGER_NAME).is_file() and not csv_path.is_file():
+        raise FileNotFoundError(f"{root} is not a study directory: no {LEDGER_NAME} or {RESULTS_NAME}")
+    meta, cells = read_ledger(root)
+    if csv_path.is_file():
+        try:
+            results = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            results = pd.DataFrame(columns=list(_BASE_COLUMNS))
+    else:
+        results = results_from_cells(cells)
+    for column in _BASE_COLUMNS:
+        if column not in results.columns:
+            results[column] = pd.Series(dtype=str)
+    keys: list[str] = []
+    for cell in cells:
+        keys.extend(k for k in (cell.get("grid") or {}) if k not in keys)
+    for cell_id in results["id"]:
+        keys.extend(k for k in grid_keys_of(cell_id) if k in results.columns and k not in keys)
+    return StudyData(root=root, meta=meta, cells=cells, results=results, grid_keys=tuple(keys))
