@@ -24,16 +24,24 @@ def study() -> None:
               help="i/n: run shard i (0-based) of n; each connected group of dependent cells runs "
                    "wholly in one shard, so all shards together run every cell once.")
 @click.option("--quiet", is_flag=True, help="No line per cell (only the summary).")
-def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, quiet: bool) -> None:
-    """Run every cell of CONFIG not done yet; finished cells are never recomputed."""
+@click.option("--no-report", is_flag=True, help="Do not (re)write figures, tables and report.html at the end.")
+def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, quiet: bool,
+        no_report: bool) -> None:
+    """Run every cell of CONFIG not done yet; finished cells are never recomputed.
+
+    Ends by writing DIR/figures/, DIR/tables/ and DIR/report.html (the last line
+    printed is the report's path).
+    """
     from tfrobust.studies import load_study_spec, parse_shard, run_study
 
     spec = load_study_spec(config)
     shard = parse_shard(shard_text) if shard_text else None
-    summary = run_study(spec, out_dir, preset=preset, shard=shard, progress=not quiet)
+    summary = run_study(spec, out_dir, preset=preset, shard=shard, progress=not quiet, report=not no_report)
     if quiet:
         click.echo(f"study {spec.name}: {summary.cells} cells, {summary.ran} run, {summary.cached} cached, "
                    f"{len(summary.failed)} failed, {len(summary.skipped)} skipped")
+        if summary.report is not None:
+            click.echo(f"report: {summary.report}")
     if not summary.ok:
         click.echo(f"error: {len(summary.failed)} cell(s) failed, {len(summary.skipped)} skipped; "
                    f"see `tfrobust study status {out_dir}`", err=True)
@@ -64,12 +72,14 @@ def status(out_dir: str) -> None:
 @study.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def report(out_dir: str) -> None:
-    """(Re)write DIR/results.csv from the ledger and print it as a table.
+    """(Re)write DIR/results.csv, the figures, tables and report.html of a study; print its results.
 
-    Figures and the HTML report are not produced yet (a later version adds them).
+    Works on a partly finished study: items whose cells are not done yet show
+    as placeholders.
     """
     import pandas as pd
 
+    from tfrobust.reports import write_report
     from tfrobust.studies import RESULTS_NAME, write_results
 
     rows = write_results(Path(out_dir))
@@ -79,3 +89,7 @@ def report(out_dir: str) -> None:
         with pd.option_context("display.width", 200, "display.max_columns", None):
             click.echo(pd.DataFrame(rows, dtype=object).fillna("").to_string(index=False))
     click.echo(f"results        {Path(out_dir) / RESULTS_NAME}")
+    written = write_report(Path(out_dir))
+    for error in written.errors:
+        click.echo(f"warning: {error}", err=True)
+    click.echo(f"report         {written.path}")

@@ -136,6 +136,9 @@ class DataConfig:
             for the search order of DESIGN.md section 3.
         classes: keep only these original labels, remapped to 0..k-1 in order.
         limit: use the first ``limit`` examples of each split (None: all).
+        test_limit: the first ``test_limit`` examples of the test split
+            (None: ``limit``), e.g. to train on a subset and test on all
+            (Tsipras Figs. 1, 6: accuracy against the training-set size).
         bounds: value range (lo, hi) in data units; None: the dataset default
             ((0, 1) for images, Kim et al. 2019 A.1 uses (-1, 1)).
         augment: None or ``"crop_flip"`` (CIFAR-10: pad 4, random crop, flip).
@@ -147,6 +150,7 @@ class DataConfig:
     data_dir: str | None = None
     classes: tuple[int, ...] | None = None
     limit: int | None = None
+    test_limit: int | None = None
     bounds: tuple[float, float] | None = None
     augment: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -160,6 +164,7 @@ class DataConfig:
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"data.classes has duplicates: {self.classes}")
         _set(self, "limit", _positive_int(self.limit, "data.limit", allow_none=True))
+        _set(self, "test_limit", _positive_int(self.test_limit, "data.test_limit", allow_none=True))
         if self.bounds is not None:
             if isinstance(self.bounds, str):
                 parts: Sequence[Any] = self.bounds.split(",")

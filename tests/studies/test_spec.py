@@ -105,11 +105,40 @@ def test_load_from_yaml_and_the_shipped_demo(tmp_path):
     path.write_text("name: y\nstages: !!python/object:os.system {}\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_study_spec(path, kinds=KINDS)
-    demo = load_study_spec("configs/studies/demo_quick.yaml")
-    cells = demo.cells("quick")
-    assert [c.kind for c in cells] == ["train", "train", "attack", "attack"]
-    from tfrobust.config import train_config_from_dict
 
-    configs = [train_config_from_dict(c.params) for c in cells[:2]]
-    assert [c.method for c in configs] == ["standard", "adversarial"]
-    assert configs[0].epochs == 1 and configs[0].data.limit == 1000
+
+def test_generated_grids_and_arithmetic_params():
+    values = {
+        "name": "gen",
+        "grid": {"norm": [{"name": "l2", "eps_max": 1.6}, {"name": "linf", "eps_max": 0.04}],
+                 "scale": {"range": [0, 1, 0.25]}},
+        "presets": {"quick": {"grid": {"scale": {"linspace": [0, 1, 3]}}}},
+        "stages": [{"name": "s", "kind": "fake",
+                    "params": {"eps": "${norm.eps_max} * ${scale}", "ratio": "${scale} / 4",
+                               "tag": "${norm} at ${scale}", "literal": "8/255"}}],
+    }
+    result = study_spec_from_dict(values, kinds=KINDS)
+    assert result.grid["scale"] == (0.0, 0.25, 0.5, 0.75, 1.0)
+    cells = result.cells()
+    assert [c.params["eps"] for c in cells[:5]] == [0.0, 0.4, 0.8, 1.2, 1.6]
+    assert cells[6].params["eps"] == pytest.approx(0.01)
+    assert cells[1].params["ratio"] == 0.0625
+    assert cells[1].params["tag"] == "l2 at 0.25"           # text stays text
+    assert cells[1].params["literal"] == "8/255"            # no reference: left to parse_number
+    assert [c.values["scale"] for c in result.cells("quick")[:3]] == [0.0, 0.5, 1.0]
+    # B.3's linf sweep read as 0..0.04 step 0.002: 21 values, the stop included despite rounding
+    values["grid"]["scale"] = {"range": [0, 0.04, 0.002]}
+    assert len(study_spec_from_dict(values, kinds=KINDS).grid["scale"]) == 21
+
+
+@pytest.mark.parametrize("generator, message", [
+    ({"range": [0, 1]}, "three numbers"),
+    ({"range": [0, 1, 0]}, "step > 0"),
+    ({"linspace": [0, 1, 1.5]}, "num must be an integer"),
+    ({"steps": [0, 1, 2]}, "range"),
+])
+def test_bad_generators_name_the_key(generator, message):
+    values = {"name": "gen", "grid": {"scale": generator},
+              "stages": [{"name": "s", "kind": "fake", "params": {"v": "${scale}"}}]}
+    with pytest.raises(ConfigError, match=rf"grid\.scale.*{message}|{message}"):
+        study_spec_from_dict(values, kinds=KINDS)

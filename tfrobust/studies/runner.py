@@ -58,6 +58,7 @@ class StudySummary:
         failed: ids of cells whose kind raised.
         skipped: ids of cells not run because a dependency failed.
         seconds: wall time of this call.
+        report: the written ``report.html`` (None when not asked for).
     """
 
     out_dir: Path
@@ -67,6 +68,7 @@ class StudySummary:
     failed: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
+    report: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,6 +168,7 @@ def run_study(
     preset: str | None = None,
     shard: tuple[int, int] | None = None,
     progress: bool | Callable[[str], None] = True,
+    report: bool = True,
 ) -> StudySummary:
     """Runs every cell of a study that is not done yet (see the module docstring).
 
@@ -177,6 +180,9 @@ def run_study(
         shard: ``(i, n)``: run only shard i of n.
         progress: print one line per cell (True), stay silent (False), or a
             callable that receives each line.
+        report: when done, (re)write the figures, tables and ``report.html``
+            of the study (:func:`tfrobust.reports.build_report`); also after
+            failed cells, with what is done.
 
     Returns:
         A :class:`StudySummary`. Failed cells do not raise: they are recorded
@@ -208,7 +214,7 @@ def run_study(
     skipped: list[str] = []
     with Ledger(out) as ledger:
         ledger.set_meta({"name": spec.name, "preset": preset or "", "description": spec.description,
-                         "reference": spec.reference})
+                         "reference": spec.reference, "report": json.dumps(dict(spec.report))})
         previous = ledger.sync(cells)
         for number, cell in enumerate(cells, 1):
             tag = f"[{number}/{len(cells)}] {cell.id}"
@@ -257,8 +263,18 @@ def run_study(
             write_results(out, ledger=ledger)
             say(f"{tag}: done in {time.time() - tic:.1f} s")
         write_results(out, ledger=ledger)
+    report_path = None
+    if report:
+        from tfrobust.reports import write_report
+
+        written = write_report(out)
+        report_path = written.path
+        for error in written.errors:
+            say(f"report: {error}")
     summary = StudySummary(out_dir=out, cells=len(cells), ran=ran, cached=cached, failed=tuple(failed),
-                           skipped=tuple(skipped), seconds=time.time() - started)
+                           skipped=tuple(skipped), seconds=time.time() - started, report=report_path)
     say(f"study {spec.name}: {len(cells)} cells, {ran} run, {cached} cached, {len(failed)} failed, "
         f"{len(skipped)} skipped in {summary.seconds:.1f} s -> {out / RESULTS_NAME}")
+    if report_path is not None:
+        say(f"report: {report_path}")
     return summary

@@ -26,7 +26,17 @@ A study file (``configs/studies/*.yaml``, read with ``yaml.safe_load``)::
 
 A string param that is exactly ``"${key}"`` (or ``"${key.field}"`` for a
 mapping value) is replaced by the grid value, keeping its type; inside a longer
-string it is formatted in. A stage may only reference keys in its ``over``.
+string it is formatted in, and a result that is a product or quotient of
+numbers (``"${norm.eps_max} * ${scale}"`` -> ``"1.6 * 0.25"``) becomes that
+number. A stage may only reference keys in its ``over``.
+
+Grid lists are generated in code, never copied out by hand: a grid key's
+value may be ``{range: [start, stop, step]}`` (stop included when it is on
+the grid) or ``{linspace: [start, stop, num]}`` instead of a list.
+
+An optional ``report`` section lists the figures and tables of the study
+(checked by :func:`tfrobust.reports.check_report_section`; see
+:func:`tfrobust.reports.build_report`).
 
 A *cell* is one stage at one combination of its ``over`` values. Its id is
 ``stage__key-label__key-label`` (grid order; labels are the values, or the
@@ -42,6 +52,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -56,7 +67,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]")
-_SPEC_FIELDS = ("name", "description", "reference", "grid", "presets", "stages")
+_NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
+_ARITHMETIC = re.compile(rf"{_NUMBER}(?:[*/]{_NUMBER})+")
+_GENERATORS = ("range", "linspace")
+_SPEC_FIELDS = ("name", "description", "reference", "grid", "presets", "stages", "report")
 _STAGE_FIELDS = ("name", "kind", "params", "needs", "over")
 
 
@@ -128,6 +142,42 @@ def _merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def _evaluate(text: str) -> float:
+    """``"1.6 * 0.25"`` or ``"8 / 255"`` (left to right), rounded to 12 significant digits."""
+    parts = re.split(r"([*/])", text)
+    out = float(parts[0])
+    for op, number in zip(parts[1::2], parts[2::2]):
+        value = float(number)
+        if op == "/" and value == 0:
+            raise ConfigError(f"division by zero in {text.strip()!r}")
+        out = out * value if op == "*" else out / value
+    return float(f"{out:.12g}")
+
+
+def _generate(spec: Any, where: str) -> list[float]:
+    """Expands ``{range: [start, stop, step]}`` (stop included when on the grid) or
+    ``{linspace: [start, stop, num]}`` into numbers rounded to 12 significant digits."""
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in _GENERATORS:
+        raise ConfigError(f"{where}: expected a non-empty list of values, or {{range: [start, stop, step]}} "
+                          f"or {{linspace: [start, stop, num]}}")
+    kind, args = next(iter(spec.items()))
+    if (not isinstance(args, list) or len(args) != 3
+            or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args)):
+        raise ConfigError(f"{where}.{kind}: expected three numbers [start, stop, {'step' if kind == 'range' else 'num'}]")
+    start, stop, third = (float(a) for a in args)
+    if kind == "range":
+        if third <= 0 or stop < start:
+            raise ConfigError(f"{where}.range: needs step > 0 and stop >= start, got {args}")
+        count = int(math.floor((stop - start) / third + 1e-9)) + 1
+        values = [start + i * third for i in range(count)]
+    else:
+        if third != int(third) or third < 1 or (third == 1 and start != stop):
+            raise ConfigError(f"{where}.linspace: num must be an integer >= 2 (1 when start == stop), got {args[2]!r}")
+        num = int(third)
+        values = [start + (stop - start) * i / max(num - 1, 1) for i in range(num)]
+    return [float(f"{v:.12g}") for v in values]
+
+
 def _references(value: Any) -> set[str]:
     if isinstance(value, str):
         return {m.group(1) for m in _REF.finditer(value)}
@@ -156,7 +206,10 @@ def _substitute(value: Any, values: Mapping[str, Any], where: str) -> Any:
         whole = _REF.fullmatch(value)
         if whole:
             return copy.deepcopy(_lookup(whole, values, where))
-        return _REF.sub(lambda m: str(_label(_lookup(m, values, where))), value)
+        text = _REF.sub(lambda m: str(_label(_lookup(m, values, where))), value)
+        if text != value and _ARITHMETIC.fullmatch(text):
+            return _evaluate(text)
+        return text
     if isinstance(value, Mapping):
         return {k: _substitute(v, values, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -180,6 +233,8 @@ def _check_grid(grid: Any, where: str) -> dict[str, tuple[Any, ...]]:
     for key, values in grid.items():
         if not isinstance(key, str) or not _KEY.match(key):
             raise ConfigError(f"{where}: grid key {key!r} must be an identifier (letters, digits, _)")
+        if isinstance(values, Mapping):
+            values = _generate(values, f"{where}.{key}")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}.{key}: expected a non-empty list of values")
         labels = []
@@ -230,6 +285,8 @@ class StudySpec:
         presets: preset name -> overrides (stage name -> params to deep-merge,
             or ``grid`` -> grid key -> replacement list).
         stages: stages in dependency order.
+        report: the validated ``report`` section (figures and tables drawn by
+            :func:`tfrobust.reports.build_report`; empty: the generic report).
     """
 
     name: str
@@ -238,6 +295,7 @@ class StudySpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
     reference: str = ""
+    report: Mapping[str, Any] = field(default_factory=dict)
 
     def cells(self, preset: str | None = None) -> list[Cell]:
         """All cells, dependencies before dependents (stage order, then grid order).
@@ -280,6 +338,19 @@ class StudySpec:
                 hashes[cell.id] = cell.config_hash
                 cells.append(cell)
         return cells
+
+
+def _check_report(section: Any, stages: Mapping[str, Stage]) -> dict[str, Any]:
+    """The ``report`` section, validated by :func:`tfrobust.reports.check_report_section`
+    (item types, options, column references; every stage an item reads is a stage here)."""
+    if section is None:
+        return {}
+    from tfrobust.reports import check_report_section
+
+    try:
+        return check_report_section(section, stages=list(stages))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None) -> StudySpec:
@@ -358,8 +429,10 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
         if unknown:
             raise ConfigError(f"presets.{preset}.grid: unknown grid key(s) {', '.join(map(str, unknown))}")
         presets[str(preset)] = entry
+    report = _check_report(spec.get("report"), stages)
     result = StudySpec(name=name, grid=grid, stages=tuple(stages[n] for n in order), presets=presets,
-                       description=spec.get("description", "") or "", reference=spec.get("reference", "") or "")
+                       description=spec.get("description", "") or "", reference=spec.get("reference", "") or "",
+                       report=report)
     for preset in presets:
         result.cells(preset)  # preset overrides must resolve too
     return result

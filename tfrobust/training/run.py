@@ -87,7 +87,8 @@ def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
         seed=config.seed,
         **data.options,
     )
-    return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **kwargs)
+    test_kwargs = {**kwargs, "limit": data.limit if data.test_limit is None else data.test_limit}
+    return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **test_kwargs)
 
 
 def _constructor_options(cls: type) -> set[str]:
