@@ -128,3 +128,16 @@ def test_every_shipped_config_builds_its_method():
         wrapper = METHODS[config.method](base, **method_options(config, (0.0, 1.0)))
         if config.method == "adversarial":
             assert wrapper.attack.steps >= 1 and wrapper.attack.eps > 0, path
+
+
+def test_test_limit_trains_on_a_subset_and_tests_on_more():
+    from tfrobust.config import ConfigError
+    from tfrobust.training.run import load_data
+
+    config = TrainConfig(data=DataConfig(name="fashion_mnist", limit=30, test_limit=70))
+    train_ds, test_ds = load_data(config)
+    assert (len(train_ds), len(test_ds)) == (30, 70)
+    same = load_data(TrainConfig(data=DataConfig(name="fashion_mnist", limit=30)))
+    assert (len(same[0]), len(same[1])) == (30, 30)  # None: the test split follows limit
+    with pytest.raises(ConfigError, match="data.test_limit"):
+        DataConfig(test_limit=0)
