@@ -6,28 +6,23 @@ cross-entropy, eps 12 on [-1, 1] data).
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import math
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import click
-import keras
 import numpy as np
 
 from cli.runs import model_file
-from tfrobust.config import ConfigError, DataConfig, dump_yaml, load_yaml, parse_number
+from tfrobust.config import DataConfig, parse_number
 from tfrobust.data import DATASETS
-from tfrobust.training import atomic_json, load_model, save_model
+from tfrobust.evaluation import write_csv
+from tfrobust.evaluation.manifold import VAEGAN_BATCH_SIZE
+from tfrobust.training import atomic_json, load_model
 
 KIM_BOUNDS = "-1,1"  # Kim A.1: every dataset normalised into [-1, 1] (the decoder's tanh range)
-DEFAULT_BATCH = 64   # not stated in the paper; our choice
 _OBJECTIVE_NAMES = {"xent": "cross-entropy", "cw": "CW"}
-CONFIG_KEYS = ("description", "reference", "data", "vaegan", "epochs", "batch_size", "seed")
 
 
 @click.group()
@@ -41,144 +36,6 @@ def _positive(value: int | None, hint: str) -> None:
         raise click.BadParameter(f"must be >= 1, got {value}", param_hint=hint)
 
 
-def _read_config(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    values = load_yaml(path)
-    unknown = sorted(set(values) - set(CONFIG_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
-    return values
-
-
-def _settings(file_values: dict[str, Any], *, dataset: str | None, data_dir: str | None, limit: int | None,
-              bounds: str | None, epochs: int | None, batch_size: int | None, seed: int | None) -> dict[str, Any]:
-    """Data, training and (partial) VAE-GAN settings: flags over the config file over defaults."""
-    data_values = dict(file_values.get("data") or {})
-    unknown = sorted(set(data_values) - {"name", "bounds", "limit", "data_dir"})
-    if unknown:
-        raise ConfigError(f"data: unknown field(s) {', '.join(unknown)}; known: bounds, data_dir, limit, name")
-    data = DataConfig(
-        name=dataset or data_values.get("name") or "fashion_mnist",
-        data_dir=data_dir or data_values.get("data_dir"),
-        limit=limit if limit is not None else data_values.get("limit"),
-        bounds=bounds if bounds is not None else data_values.get("bounds", KIM_BOUNDS),  # type: ignore[arg-type]
-    )
-    from tfrobust.models.vaegan import PAPER_EPOCHS
-
-    values = {
-        "epochs": epochs if epochs is not None else file_values.get("epochs", PAPER_EPOCHS.get(data.name, 30)),
-        "batch_size": batch_size if batch_size is not None else file_values.get("batch_size", DEFAULT_BATCH),
-        "seed": seed if seed is not None else file_values.get("seed", 0),
-    }
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
-            raise ConfigError(f"{name} must be a {'non-negative' if name == 'seed' else 'positive'} integer, "
-                              f"got {value!r}")
-    return {"data": data, **values, "vaegan": dict(file_values.get("vaegan") or {})}
-
-
-def _record(settings: dict[str, Any], ds: Any, vaegan_config: Any) -> dict[str, Any]:
-    data = settings["data"]
-    return {
-        "reference": "Kim, Seo, Jeon 2019, sec. 2.1 and appendix A.3",
-        "data": {"name": data.name, "bounds": list(ds.bounds), "limit": data.limit, "data_dir": data.data_dir,
-                 "image_shape": list(ds.input_shape), "source": ds.source},
-        "vaegan": vaegan_config.to_dict(),
-        "epochs": settings["epochs"],
-        "batch_size": settings["batch_size"],
-        "seed": settings["seed"],
-    }
-
-
-def _same_run(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Names of the settings (all but epochs) that differ between two records."""
-    keys = ("data", "vaegan", "batch_size", "seed")
-    diff = []
-    for key in keys:
-        a, b = old.get(key), new.get(key)
-        if key == "data" and isinstance(a, dict) and isinstance(b, dict):
-            a = {k: v for k, v in a.items() if k != "source"}
-            b = {k: v for k, v in b.items() if k != "source"}
-        if a != b:
-            diff.append(key)
-    return diff
-
-
-class _EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: weights (with the three optimisers), latent-seed state and history, atomically."""
-
-    def __init__(self, out: Path, quiet: bool) -> None:
-        super().__init__()
-        self.out = out
-        self.quiet = quiet
-        self.started = time.time()
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.started = time.time()
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        ckpt = self.out / "checkpoint"
-        ckpt.mkdir(exist_ok=True)
-        tmp = ckpt / f".last.tmp{os.getpid()}.weights.h5"
-        self.model.save_weights(tmp)
-        os.replace(tmp, ckpt / "last.weights.h5")
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "seconds": round(time.time() - self.started, 3)}
-        _append_history(self.out / "history.csv", row)
-        state = {"epoch": epoch + 1, "seed_state": np.asarray(self.model.seed_generator.state).tolist()}
-        atomic_json(state, ckpt / "state.json")
-        if self.quiet:
-            summary = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-            click.echo(f"epoch {epoch + 1}: {summary}")
-
-
-def _append_history(path: Path, row: dict[str, Any]) -> None:
-    rows: list[dict[str, Any]] = []
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.DictReader(f) if int(float(r["epoch"])) < row["epoch"]]
-    rows.append(row)
-    _write_csv(path, rows)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
-    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
-
-
-def _write_reconstructions(path: Path, x: np.ndarray, projected: np.ndarray, samples: np.ndarray,
-                           bounds: tuple[float, float]) -> Path:
-    """Rows: test images, pi(x) = dec(enc(x)), decoder samples from the prior; atomic PNG."""
-    from matplotlib.figure import Figure
-
-    lo, hi = bounds
-    rows = [("test images", x), (r"$\pi(x)$ = dec(enc(x))", projected), ("samples dec(z), z~N(0,I)", samples)]
-    cols = len(x)
-    fig = Figure(figsize=(1.1 * cols, 1.25 * len(rows)))
-    axes = fig.subplots(len(rows), cols, squeeze=False)
-    for r, (title, images) in enumerate(rows):
-        shown = np.clip((images - lo) / (hi - lo), 0, 1)
-        shown = shown if shown.shape[-1] == 3 else shown.mean(axis=-1)
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.imshow(shown[c], cmap="gray" if shown.ndim == 3 else None, vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_title(title, fontsize=8, loc="left")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    return path
-
-
 @manifold.command("train")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Image dataset with 28x28 or 32x32 images (default: fashion_mnist).")
@@ -189,7 +46,7 @@ def _write_reconstructions(path: Path, x: np.ndarray, projected: np.ndarray, sam
 @click.option("--epochs", type=int, default=None,
               help="Epochs (default: Kim A.3, 30 MNIST / 60 FMNIST / 150 CIFAR-10).")
 @click.option("--limit", type=int, default=None, help="Train on the first N training images.")
-@click.option("--batch-size", type=int, default=None, help=f"Batch size (default {DEFAULT_BATCH}).")
+@click.option("--batch-size", type=int, default=None, help=f"Batch size (default {VAEGAN_BATCH_SIZE}).")
 @click.option("--seed", type=int, default=None, help="Seed of weights, shuffling and latent draws (default 0).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the dataset's original files.")
@@ -208,74 +65,22 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
 
     Quick setting (2-core CPU, a few minutes): --limit 5000 --epochs 1.
     """
-    from cli.runs import load_split
-    from tfrobust.models.vaegan import VAEGANConfig, build_vaegan, kim_vaegan_config
+    from tfrobust.evaluation.manifold import read_vaegan_config, train_vaegan, vaegan_settings
 
     for value, hint in ((epochs, "--epochs"), (limit, "--limit"), (batch_size, "--batch-size")):
         _positive(value, hint)
     if seed is not None and seed < 0:
         raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
-    settings = _settings(_read_config(config_path), dataset=dataset, data_dir=data_dir, limit=limit,
-                         bounds=bounds, epochs=epochs, batch_size=batch_size, seed=seed)
-    data = settings["data"]
-    train_ds = load_split(data, "train", seed=settings["seed"])
-    shape = tuple(train_ds.input_shape)
-    if len(shape) != 3 or shape[:2] not in ((28, 28), (32, 32)):
-        raise click.UsageError(f"the VAE-GAN takes 28x28 or 32x32 images; {data.name} has inputs {shape}")
-    paper = kim_vaegan_config(shape).to_dict()
-    vaegan_config = VAEGANConfig.from_dict({**paper, **settings["vaegan"]})
-    record = _record(settings, train_ds, vaegan_config)
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state_path = out / "checkpoint" / "state.json"
-    done = 0
-    if (out / "config.yaml").is_file() and state_path.is_file():
-        differ = _same_run(load_yaml(out / "config.yaml"), record)
-        if differ:
-            raise click.UsageError(f"{out} holds a VAE-GAN trained with other settings ({', '.join(differ)}); "
-                                   "use another --out")
-        done = int(json.loads(state_path.read_text(encoding="utf-8"))["epoch"])
-    total = settings["epochs"]
-    if done >= total and (out / "vaegan.keras").is_file():
-        click.echo(f"nothing to do: {out} holds a VAE-GAN trained for {done} epoch(s) (>= --epochs {total})")
-        return
-    dump_yaml(record, out / "config.yaml")
-
-    vaegan = build_vaegan(shape, vaegan_config, seed=settings["seed"])
-    vaegan.compile()
-    if done:
-        vaegan.build_optimizers()
-        vaegan.load_weights(out / "checkpoint" / "last.weights.h5")
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        vaegan.seed_generator.state.assign(np.asarray(state["seed_state"], dtype="uint32"))
-        click.echo(f"resuming {out} after epoch {done}")
-    click.echo(f"training the VAE-GAN ({vaegan_config.architecture}, zdim {vaegan_config.zdim}) on {data.name} "
-               f"train ({len(train_ds)} images, bounds {train_ds.bounds}) for {total} epoch(s), "
-               f"batch {settings['batch_size']} -> {out}")
-    if done < total:
-        keras.utils.set_random_seed(settings["seed"] + done)
-        vaegan.fit(train_ds.pipeline(settings["batch_size"], shuffle=True, seed=settings["seed"]),
-                   epochs=total, initial_epoch=done, verbose=2 if quiet else 1,
-                   shuffle=False, callbacks=[_EpochCheckpoint(out, quiet)])  # the pipeline shuffles
-    model_path = save_model(vaegan, out / "vaegan.keras")
-
-    test = load_split(data, "test", seed=settings["seed"], limit=min(1000, data.limit or 1000))
-    from tfrobust.evaluation.manifold import manifold_distance
-
-    d_test = manifold_distance(vaegan, test.x, batch_size=256)
-    k = min(8, len(test))
-    samples = np.asarray(vaegan.decoder(keras.random.normal((k, vaegan.zdim), seed=settings["seed"]),
-                                        training=False))
-    png = _write_reconstructions(out / "reconstructions.png", np.asarray(test.x[:k]), vaegan.project(test.x[:k]),
-                                 samples, test.bounds)
-    metrics = {"epochs": total, "test_images": len(test), "test_d_pi_mean": float(d_test.mean()),
-               "test_d_pi_median": float(np.median(d_test))}
-    atomic_json(metrics, out / "metrics.json")
-    click.echo(f"test d_pi (first {len(test)} test images): mean {metrics['test_d_pi_mean']:.3f}, "
+    settings = vaegan_settings(read_vaegan_config(config_path), dataset=dataset, data_dir=data_dir, limit=limit,
+                               bounds=bounds, epochs=epochs, batch_size=batch_size, seed=seed)
+    result = train_vaegan(out_dir=out_dir, **settings, verbose=2 if quiet else 1, progress=click.echo)
+    if result["skipped"]:
+        return  # nothing to do (said so)
+    metrics = result["metrics"]
+    click.echo(f"test d_pi (first {metrics['test_images']} test images): mean {metrics['test_d_pi_mean']:.3f}, "
                f"median {metrics['test_d_pi_median']:.3f}")
-    click.echo(f"model           {model_path}")
-    click.echo(f"reconstructions {png}")
+    click.echo(f"model           {result['model']}")
+    click.echo(f"reconstructions {Path(out_dir) / 'reconstructions.png'}")
 
 
 # --------------------------------------------------------------- distance
@@ -400,8 +205,8 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
             "adversarial_median": float(np.median(adv)) if adv.size else float("nan"),
             "eps": eps, "steps": steps, "objective": objective, "optimize_steps": optimize_steps,
         })
-    manifold_csv = _write_csv(out / "manifold.csv", rows, ["model", "kind", "index", "distance"])
-    summary_csv = _write_csv(out / "summary.csv", summary)
+    manifold_csv = write_csv(rows, out / "manifold.csv", ["model", "kind", "index", "distance"])
+    summary_csv = write_csv(summary, out / "summary.csv", list(summary[0]))
     hist = plot_manifold_histogram(results, out / "histogram.png", title=f"{data.name}, l2 eps {eps:g}")
     grid = plot_adversarial_grid(results, out / "grid.png", bounds=test.bounds) if examples else None
     atomic_json({"vaegan": str(vaegan_file), "models": dict(zip(labels, map(str, model_paths))),

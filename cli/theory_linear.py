@@ -8,11 +8,7 @@ are the ``quick`` preset of ``tfrobust.theory.linear_features``.
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,22 +69,6 @@ def _classes(text: str) -> tuple[int, int]:
     if len(pair) != 2 or pair[0] == pair[1]:
         raise click.ClickException(f"--classes: expected two different labels a,b, got {text!r}")
     return pair[0], pair[1]
-
-
-def _write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Writes rows atomically (temp file + ``os.replace``)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 @click.command(short_help="Tsipras sec. 2.3/3: robust and non-robust features of linear classifiers.")
@@ -158,20 +138,7 @@ def _run(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_t
     import numpy as np
 
     from tfrobust.data import load_dataset
-    from tfrobust.theory.linear_features import (
-        LINEAR_FEATURES_CONFIG,
-        accuracy_top_k,
-        accuracy_vs_eps_train,
-        accuracy_vs_train_size,
-        feature_correlation,
-        format_linear_table,
-        large_eps_examples,
-        linear_table,
-        plot_accuracy_curves,
-        plot_large_eps,
-        plot_linear_features,
-        train_linear_models,
-    )
+    from tfrobust.theory.linear_features import format_linear_table, linear_features_experiment
 
     started = time.perf_counter()
     load: dict[str, Any] = {"data_dir": data_dir, "classes": classes, "limit": limit or None,
@@ -184,63 +151,16 @@ def _run(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_t
                 f"{dataset} {split.split} split has {len(split)} image(s) of classes {classes}: "
                 "both classes are needed")
     n_features = int(np.prod(train.input_shape))
-    top_k = [k for k in top_k if k <= n_features] or [n_features]
-    sizes = [n for n in sizes if n <= len(train)] or [len(train)]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = train.class_names
     click.echo(f"{dataset} {classes[0]} ({names[0]}) vs {classes[1]} ({names[1]}) from {train.source}: "
                f"{len(train)} train / {len(test)} test images, {n_features} features -> {out}")
-    options: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
 
     def progress(message: str) -> None:
         click.echo(f"  [{time.perf_counter() - started:6.1f}s] {message}")
 
-    # Table 4 and Fig. 7: one model per training eps.
-    models = train_linear_models(train, eps_train_list=eps_train, progress=progress,
-                                 attack=attack, **options)
-    table = linear_table(train, test, eps_train_list=eps_train, eps_test_list=eps_test,
-                         models=models)
-    _write_csv(table, out / "linear_table.csv")
-    curve = accuracy_vs_eps_train(train, test, eps_train_list=eps_train, models=models)
-    _write_csv(curve, out / "eps_train.csv")
-    plot_accuracy_curves(curve, out / "eps_train.png", x="eps_train",
-                         y=["standard_test", "adversarial_test"], xlabel="eps_train (linf)",
-                         title="Standard accuracy vs training eps (Tsipras Fig. 7)")
-
-    # Fig. 2a-c.
-    corr = feature_correlation(train)
-    robust_eps = max(eps_train)
-    shown = {f"eps_train={e:g}": models[e] for e in dict.fromkeys((min(eps_train), robust_eps))}
-    plot_linear_features(shown, corr, out / "features.png")
-    progress(f"top-k feature models, k in {top_k}")
-    top = accuracy_top_k(train, test, top_k, eps_test_list=eps_test, **options)
-    _write_csv(top, out / "top_k.csv")
-    plot_accuracy_curves(top, out / "top_k.png", x="k",
-                         y=["standard_test", *[f"adversarial_test@{e:g}" for e in eps_test]],
-                         xlabel="k most label-correlated pixels", logx=True,
-                         title="Standard training on the top-k features (Tsipras Fig. 2c)")
-
-    # Figs. 1, 6: standard vs adversarial training against the number of examples.
-    size_eps = list(dict.fromkeys((0.0, robust_eps)))
-    sizes_rows = accuracy_vs_train_size(train, test, sizes=sizes, eps_train_list=size_eps,
-                                        attack=attack, progress=progress, **options)
-    _write_csv(sizes_rows, out / "train_size.csv")
-    plot_accuracy_curves(sizes_rows, out / "train_size.png", x="n_train", y=["standard_test"],
-                         group="eps_train", xlabel="training examples", logx=True,
-                         title="Standard accuracy vs training-set size (Tsipras Figs. 1, 6)")
-
-    # Figs. 3-4: large-eps adversarial examples and interpolations (Table 3 values).
-    preset = LINEAR_FEATURES_CONFIG["quick"]
-    x, y = test.x[:2], test.y[:2]
-    strips = {}
-    for e in dict.fromkeys((min(eps_train), robust_eps)):
-        for norm, eps in preset["large_eps"].items():
-            x_adv = large_eps_examples(models[e], x, y, eps=eps, norm=norm, bounds=test.bounds,
-                                       steps=preset["large_eps_steps"], seed=seed)
-            strips[f"eps_train={e:g}\n{norm} {eps:g}"] = (x, x_adv)
-    plot_large_eps(strips, out / "large_eps.png", bounds=test.bounds)
-
-    click.echo(format_linear_table(table))
-    click.echo(f"done in {time.perf_counter() - started:.1f}s: linear_table.csv, eps_train.csv, top_k.csv, "
-               "train_size.csv, features.png, eps_train.png, top_k.png, train_size.png, large_eps.png")
+    summary = linear_features_experiment(
+        train, test, out_dir=out, eps_train_list=eps_train, eps_test_list=eps_test, top_k=top_k, sizes=sizes,
+        epochs=epochs, batch_size=batch_size, lr=lr, attack=attack, seed=seed, progress=progress)
+    click.echo(format_linear_table(summary["table"]))
+    click.echo(f"done in {time.perf_counter() - started:.1f}s: {', '.join(summary['files'])}")

@@ -39,7 +39,9 @@ def test_run_status_report_train_then_attack(tmp_path, run_cli):
 
     code, text, err = run_cli("study", "run", config, "--out", out, "--preset", "quick", "--quiet")
     assert code == 0, err
-    assert text.strip() == "study tiny: 4 cells, 0 run, 4 cached, 0 failed, 0 skipped"
+    assert text.strip().splitlines() == ["study tiny: 4 cells, 0 run, 4 cached, 0 failed, 0 skipped",
+                                         f"report: {out / 'report.html'}"]
+    assert "attack__seed-1" in (out / "report.html").read_text()
 
     code, text, err = run_cli("study", "status", out)
     assert code == 0, err
@@ -49,6 +51,7 @@ def test_run_status_report_train_then_attack(tmp_path, run_cli):
     code, text, err = run_cli("study", "report", out)
     assert code == 0, err
     assert "attack__seed-1" in text and (out / "results.csv").is_file()
+    assert text.strip().splitlines()[-1] == f"report         {out / 'report.html'}"
 
 
 def fail_on_odd(params, deps, out_dir):

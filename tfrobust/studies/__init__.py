@@ -1,10 +1,20 @@
 """Studies: specs with grids generated in code, a resumable runner and its SQLite ledger.
 
-Importing this package does not import TensorFlow; the ``train`` and
-``attack`` kinds import it when they run.
+Importing this package does not import TensorFlow; the kinds import it when they run.
 """
 
-from tfrobust.studies.kinds import KINDS, Kind, attack_kind, train_kind
+# isort: off
+from tfrobust.studies.kinds import KINDS, Kind, attack_kind, train_kind  # first: it registers the analysis kinds
+# isort: on
+from tfrobust.studies.analysis import (
+    ANALYSIS_KINDS,
+    examples_kind,
+    gradients_kind,
+    jacobian_kind,
+    linear_kind,
+    manifold_kind,
+    vaegan_kind,
+)
 from tfrobust.studies.ledger import LEDGER_NAME, STATUSES, Ledger
 from tfrobust.studies.runner import (
     RESULTS_NAME,
@@ -18,8 +28,15 @@ from tfrobust.studies.runner import (
 from tfrobust.studies.spec import Cell, Stage, StudySpec, load_study_spec, study_spec_from_dict
 
 __all__ = [
+    "ANALYSIS_KINDS",
     "KINDS",
     "Kind",
+    "examples_kind",
+    "gradients_kind",
+    "jacobian_kind",
+    "linear_kind",
+    "manifold_kind",
+    "vaegan_kind",
     "attack_kind",
     "train_kind",
     "LEDGER_NAME",

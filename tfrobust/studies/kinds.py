@@ -15,7 +15,13 @@ Built in: ``train``, ``attack`` (PGD robust accuracy of a train cell's model),
 ``saliency`` (attribution maps of a train cell's model; an ``ir`` train cell
 that needs it sets ``method_options.targets`` to the saliency stage's name,
 see :func:`train_kind`), ``roar`` (ROAR / KAR of a train cell's model),
-``tsipras`` and ``toy`` (the theory experiments; no dependencies).
+``tsipras`` and ``toy`` (the theory experiments; no dependencies), and from
+:mod:`tfrobust.studies.analysis`: ``examples`` (adversarial examples and
+interpolations of a train cell's model), ``gradients`` (its attribution
+maps), ``jacobian`` (logit-Jacobian norms, IR target cosine), ``vaegan``
+(Kim's VAE-GAN), ``manifold`` (distance to the manifold of clean and
+adversarial images; needs a train and a vaegan cell) and ``linear``
+(Tsipras's linear-classifier study; no dependencies).
 
 Users and tests may register their own kinds (``KINDS["mine"] = fn``) before
 loading a spec that uses them. TensorFlow is imported only when a kind runs.
@@ -51,18 +57,47 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
     dependencies include exactly one saliency directory (``saliency.json``)
     uses it.
 
+    eps = 0 is standard training (Kim et al. 2019 B.1 count eps = 0 as the
+    standard model): a cell with ``method: adversarial`` whose
+    ``method_options.attack.eps`` is 0 trains as ``method: standard`` without
+    method options (no PGD steps are spent on a zero-radius attack), so an eps
+    grid may include 0; its ``config.yaml`` records ``method: standard`` and its
+    metrics ``trained_as: standard``.
+
     Writes the artifacts of :func:`tfrobust.training.train` (``model.keras``,
     ``history.csv``, ``metrics.json``, ...) into ``out_dir``; a killed cell
     re-run into the same directory resumes from its last finished epoch.
 
     Returns:
-        The values of the run's ``metrics.json`` (test accuracy and loss, throughput).
+        The values of the run's ``metrics.json`` (test accuracy and loss,
+        throughput); plus ``trained_as: standard`` for an eps = 0 adversarial cell.
     """
     from tfrobust.training import train
 
+    standard = _zero_eps_adversarial(params)
+    if standard:
+        params = {**params, "method": "standard"}
+        params.pop("method_options", None)
     _resolve_targets(params, deps)
     config = train_config_from_dict(params)  # validates; errors name the field
-    return dict(train(config, out_dir, verbose=2).metrics)
+    metrics = dict(train(config, out_dir, verbose=2).metrics)
+    if standard:
+        metrics["trained_as"] = "standard"
+    return metrics
+
+
+def _zero_eps_adversarial(params: Mapping[str, Any]) -> bool:
+    """True for ``method: adversarial`` with ``method_options.attack.eps`` equal to 0."""
+    if params.get("method") != "adversarial":
+        return False
+    options = params.get("method_options")
+    attack = options.get("attack") if isinstance(options, Mapping) else None
+    if not isinstance(attack, Mapping) or "eps" not in attack:
+        return False
+    try:
+        return parse_number(attack["eps"], name="method_options.attack.eps") == 0.0
+    except (ConfigError, ValueError, TypeError):
+        return False  # train_config_from_dict / the attack report it
 
 
 def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
@@ -288,7 +323,8 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     N examples; default the train cell's ``data.limit``, which keeps the maps
     aligned with its training data), ``threshold`` (phi >= 0; None: none),
     ``permute`` (fraction in [0, 1]; None: none), ``samples``, ``sigma``,
-    ``base`` (smoothgrad only; Noack sec. 4.1 defaults 50, 0.15, logit_gradient),
+    ``base`` (smoothgrad only; Noack sec. 4.1 defaults 50, 0.15, logit_gradient; None:
+    the default; ``sigma`` is ignored without smoothgrad, so one stage can serve both),
     ``batch_size`` (128), ``seed`` (0: noise and permutation). The dataset,
     bounds, classes and data seed are those of the train cell (its ``config.yaml``).
 
@@ -309,9 +345,12 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
         raise ConfigError(f"saliency.split: train or test, got {split!r}")
     phi = _real("saliency", params, "threshold", None)
     fraction = _real("saliency", params, "permute", None)
-    smooth: dict[str, Any] = {k: params[k] for k in ("samples", "sigma", "base") if k in params}
-    if smooth and "smoothgrad" not in methods:
-        raise ConfigError("saliency: samples, sigma and base apply to the smoothgrad method only")
+    # None means "the default"; it lets one stage list methods with and without SmoothGrad options.
+    smooth: dict[str, Any] = {k: params[k] for k in ("samples", "sigma", "base") if params.get(k) is not None}
+    if "smoothgrad" not in methods and any(params.get(k) is not None for k in ("samples", "base")):
+        raise ConfigError("saliency: samples and base apply to the smoothgrad method only")
+    if "smoothgrad" not in methods:
+        smooth = {}  # sigma alone may stay in a stage shared by simple-gradient cells
     if "sigma" in smooth:
         smooth["sigma"] = parse_number(smooth["sigma"], name="saliency.sigma")
     batch_size = int(_int("saliency", params, "batch_size", 128, 1) or 128)
@@ -531,3 +570,7 @@ KINDS: dict[str, Kind] = {
     "tsipras": tsipras_kind,
     "toy": toy_kind,
 }
+
+from tfrobust.studies.analysis import ANALYSIS_KINDS  # noqa: E402  (analysis imports this module's helpers)
+
+KINDS.update(ANALYSIS_KINDS)

@@ -1,0 +1,278 @@
+"""Study kinds examples, gradients, jacobian, vaegan, manifold and linear, on tiny settings through ``run_study``."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.cli.test_saliency_cli import write_idx
+from tests.cli.test_theory_linear_cli import write_tiny_mnist
+from tests.studies.test_kinds import metrics_of, run
+from tfrobust.config import ConfigError
+from tfrobust.studies import KINDS
+
+
+def _kernel(cell):
+    from tfrobust.training import load_model
+
+    model = load_model(cell / "model.keras")
+    (dense,) = [layer for layer in model.layers if layer.get_weights()]
+    kernel, bias = dense.get_weights()
+    return model, kernel.astype(np.float64), bias.astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A linear model on a 64-image MNIST and every analysis of it; an eps=0 adversarial cell; an ir cell."""
+    root = tmp_path_factory.mktemp("analysis")
+    data = {"name": "mnist", "data_dir": str(write_idx(root / "mnist", n_train=64, n_test=32)), "bounds": [0, 1]}
+    train = {"data": data, "model": {"arch": "linear"}, "epochs": 1, "batch_size": 16, "seed": 0}
+    values = {
+        "name": "analysis",
+        "stages": [
+            {"name": "train", "kind": "train", "params": train},
+            {"name": "adv0", "kind": "train", "params": {
+                **train, "method": "adversarial",
+                "method_options": {"attack": {"norm": "l2", "eps": "0/255", "steps": 3}}}},
+            {"name": "examples", "kind": "examples", "needs": ["train"], "params": {
+                "norm": "l2", "eps": 2, "steps": 5, "n": 4, "interpolation": 3}},
+            {"name": "examples_linf", "kind": "examples", "needs": ["train"], "params": {
+                "norm": "linf", "eps": "8/255", "steps": 3, "n": 5, "objective": "cw"}},
+            {"name": "gradients", "kind": "gradients", "needs": ["train"], "params": {
+                "methods": "gradient,logit_gradient", "n": 4}},
+            {"name": "jacobian", "kind": "jacobian", "needs": ["train"], "params": {"n": 16, "batch_size": 8}},
+            {"name": "saliency", "kind": "saliency", "needs": ["train"], "params": {"methods": "gradient"}},
+            {"name": "train_ir", "kind": "train", "needs": ["saliency"], "params": {
+                **train, "method": "ir", "method_options": {"targets": "saliency", "lambda_d": 1.0}}},
+            {"name": "jacobian_ir", "kind": "jacobian", "needs": ["train_ir"], "params": {"n": 8, "cosine_n": 10}},
+        ],
+    }
+    out = root / "out"
+    assert run(values, out).ran == len(values["stages"])
+    return out
+
+
+def test_examples_stay_in_the_ball_and_bounds(study):
+    for cell, norm, eps, n in (("examples", "l2", 2.0, 4), ("examples_linf", "linf", 8 / 255, 5)):
+        with np.load(study / "cells" / cell / "images.npz", allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        x, x_adv = arrays["x"], arrays["x_adv"]
+        assert x.shape == x_adv.shape == (n, 28, 28, 1) and x.dtype == np.float32
+        assert arrays["y"].shape == arrays["pred"].shape == (n,)
+        np.testing.assert_array_equal(arrays["bounds"], [0, 1])
+        assert x_adv.min() >= 0 and x_adv.max() <= 1
+        delta = (x_adv.astype(np.float64) - x).reshape(n, -1)
+        size = np.linalg.norm(delta, axis=1) if norm == "l2" else np.abs(delta).max(axis=1)
+        assert np.all(size <= eps + 1e-5), size
+        metrics = metrics_of(study, cell)
+        assert metrics["n"] == n and 0 <= metrics["fooled"] <= 1
+        assert metrics["fooled"] == pytest.approx(np.mean(arrays["pred"] != arrays["y"]))
+        assert metrics[f"mean_{norm}"] == pytest.approx(size.mean(), rel=1e-5)
+    with np.load(study / "cells" / "examples" / "images.npz", allow_pickle=False) as f:
+        path, x, x_adv = f["path"], f["x"], f["x_adv"]
+        assert "path" not in np.load(study / "cells" / "examples_linf" / "images.npz").files
+    assert path.shape == (4, 3, 28, 28, 1)
+    np.testing.assert_array_equal(path[:, 0], x)
+    np.testing.assert_array_equal(path[:, -1], x_adv)
+    np.testing.assert_allclose(path[:, 1], (x + x_adv) / 2, atol=1e-6)
+
+
+def test_gradients_of_a_linear_model_are_analytic(study):
+    model, kernel, bias = _kernel(study / "cells" / "train")
+    with np.load(study / "cells" / "gradients" / "images.npz", allow_pickle=False) as f:
+        x, y, pred, grad, logit_grad = f["x"], f["y"], f["pred"], f["gradient"], f["logit_gradient"]
+    assert grad.shape == logit_grad.shape == x.shape == (4, 28, 28, 1) and grad.dtype == np.float32
+    logits = x.reshape(4, -1).astype(np.float64) @ kernel + bias
+    np.testing.assert_array_equal(pred, logits.argmax(axis=1))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    # d CE / dx of logits W^T x + b is W (p - onehot(y)); d z_y / dx is column y of W.
+    expected = (p - np.eye(kernel.shape[1])[y]) @ kernel.T
+    np.testing.assert_allclose(grad.reshape(4, -1), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(logit_grad.reshape(4, -1), kernel[:, y].T, rtol=1e-5, atol=1e-7)
+    metrics = metrics_of(study, "gradients")
+    assert metrics["mean_abs_gradient"] == pytest.approx(float(np.abs(grad).mean()), rel=1e-5)
+
+
+def test_jacobian_norms_are_weight_column_norms(study):
+    _, kernel, _ = _kernel(study / "cells" / "train")
+    with open(study / "cells" / "jacobian" / "jacobian.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16
+    columns = np.linalg.norm(kernel, axis=0)
+    for row in rows:
+        c = int(row["label"])
+        assert float(row["label_norm"]) == pytest.approx(columns[c], rel=1e-4)
+        assert float(row["other_norm"]) == pytest.approx((columns.sum() - columns[c]) / 9, rel=1e-4)
+    metrics = metrics_of(study, "jacobian")
+    assert metrics["n"] == 16 and "target_cosine" not in metrics
+    labels = np.array([int(r["label"]) for r in rows])
+    assert metrics["jacobian_label_norm"] == pytest.approx(columns[labels].mean(), rel=1e-4)
+
+
+def test_jacobian_target_cosine_of_an_ir_cell(study):
+    from tfrobust.data import load_dataset
+
+    _, kernel, _ = _kernel(study / "cells" / "train_ir")
+    maps = np.load(study / "cells" / "saliency" / "gradient.npy", allow_pickle=False)[:10]
+    config = yaml.safe_load((study / "cells" / "train_ir" / "config.yaml").read_text())
+    train = load_dataset("mnist", "train", data_dir=config["data"]["data_dir"], limit=10, bounds=(0, 1))
+    grads = kernel[:, train.y].T  # label-logit gradients of the linear ir model
+    flat = maps.reshape(10, -1).astype(np.float64)
+    norms = np.linalg.norm(grads, axis=1) * np.linalg.norm(flat, axis=1)
+    expected = np.where(norms > 0, np.sum(grads * flat, axis=1) / np.where(norms > 0, norms, 1), 0.0)
+    metrics = metrics_of(study, "jacobian_ir")
+    assert metrics["cosine_n"] == 10
+    assert metrics["target_cosine"] == pytest.approx(expected.mean(), abs=1e-4)
+
+
+def test_zero_eps_adversarial_cell_trains_standard(study):
+    config = yaml.safe_load((study / "cells" / "adv0" / "config.yaml").read_text())
+    assert config["method"] == "standard" and "attack" not in (config.get("method_options") or {})
+    assert metrics_of(study, "adv0")["trained_as"] == "standard"
+    assert "trained_as" not in metrics_of(study, "train")
+
+
+def test_zero_eps_rule():
+    from tfrobust.studies.kinds import _zero_eps_adversarial
+
+    def cell(eps, method="adversarial"):
+        return {"method": method, "method_options": {"attack": {"norm": "linf", "eps": eps}}}
+
+    assert _zero_eps_adversarial(cell(0)) and _zero_eps_adversarial(cell("0/255")) and _zero_eps_adversarial(cell(0.0))
+    assert not _zero_eps_adversarial(cell(0.1)) and not _zero_eps_adversarial(cell("8/255"))
+    assert not _zero_eps_adversarial(cell(0, method="jr")) and not _zero_eps_adversarial({"method": "adversarial"})
+    assert not _zero_eps_adversarial(cell("abc"))  # left to the config's validation
+
+
+@pytest.fixture(scope="module")
+def manifold_study(tmp_path_factory):
+    """A 1-epoch VAE-GAN on 128 images and a linear classifier, both on [-1, 1]; the manifold cell."""
+    root = tmp_path_factory.mktemp("manifold")
+    data = {"name": "mnist", "data_dir": str(write_idx(root / "mnist", n_train=128, n_test=16)), "bounds": [-1, 1]}
+    values = {
+        "name": "manifold",
+        "stages": [
+            {"name": "vaegan", "kind": "vaegan", "params": {"data": data, "epochs": 1, "batch_size": 32,
+                                                             "vaegan": {"zdim": 4}}},
+            {"name": "train", "kind": "train", "params": {"data": data, "model": {"arch": "linear"},
+                                                          "epochs": 1, "batch_size": 16}},
+            {"name": "manifold", "kind": "manifold", "needs": ["vaegan", "train"],
+             "params": {"steps": 3, "limit": 12, "examples": 2}},
+        ],
+    }
+    out = root / "out"
+    run(values, out)
+    return out
+
+
+@pytest.mark.slow  # the fixture trains a VAE-GAN (about 20 s on 2 CPU cores)
+def test_vaegan_cell_writes_the_cli_files(manifold_study):
+    cell = manifold_study / "cells" / "vaegan"
+    for name in ("vaegan.keras", "config.yaml", "history.csv", "reconstructions.png", "metrics.json",
+                 "checkpoint/last.weights.h5", "checkpoint/state.json"):
+        assert (cell / name).is_file(), name
+    config = yaml.safe_load((cell / "config.yaml").read_text())
+    assert config["vaegan"]["zdim"] == 4 and config["data"]["bounds"] == [-1.0, 1.0] and config["epochs"] == 1
+    metrics = metrics_of(manifold_study, "vaegan")
+    assert metrics["epochs"] == 1 and metrics["recon_l1"] > 0 and metrics["test_d_pi_mean"] > 0
+    # A re-run into the same directory finds the finished run.
+    data = {"name": "mnist", "data_dir": config["data"]["data_dir"], "bounds": [-1, 1]}
+    again = KINDS["vaegan"]({"data": data, "epochs": 1, "batch_size": 32, "vaegan": {"zdim": 4}}, {}, cell)
+    assert again["recon_l1"] == pytest.approx(metrics["recon_l1"])
+
+
+@pytest.mark.slow
+def test_manifold_distances(manifold_study):
+    cell = manifold_study / "cells" / "manifold"
+    with open(cell / "distances.csv") as f:
+        rows = list(csv.DictReader(f))
+    clean = [r for r in rows if r["kind"] == "clean"]
+    adversarial = [r for r in rows if r["kind"] == "adversarial"]
+    assert len(clean) == 12 and len(adversarial) <= 12 and len(clean) + len(adversarial) == len(rows)
+    assert all(float(r["distance"]) >= 0 for r in rows)
+    metrics = metrics_of(manifold_study, "manifold")
+    assert metrics["n"] == 12 and metrics["attack_success"] == pytest.approx(len(adversarial) / 12)
+    assert metrics["median_clean"] == pytest.approx(np.median([float(r["distance"]) for r in clean]))
+    with np.load(cell / "images.npz", allow_pickle=False) as f:
+        assert f["x"].shape == f["x_adv"].shape == f["x_proj"].shape == f["x_adv_proj"].shape == (2, 28, 28, 1)
+        assert f["y"].shape == f["pred"].shape == (2,)
+        np.testing.assert_array_equal(f["bounds"], [-1, 1])
+        assert np.linalg.norm((f["x_adv"] - f["x"]).reshape(2, -1), axis=1).max() <= 12 + 1e-4
+    assert (cell / "histogram.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_manifold_refuses_other_bounds(tmp_path):
+    vaegan, model = tmp_path / "vaegan", tmp_path / "train"
+    for path, name, bounds in ((vaegan, "vaegan.keras", [-1, 1]), (model, "model.keras", [0, 1])):
+        path.mkdir()
+        (path / name).write_bytes(b"")
+        (path / "config.yaml").write_text(yaml.safe_dump({"data": {"name": "mnist", "bounds": bounds}}))
+    with pytest.raises(ValueError, match="bounds") as err:
+        KINDS["manifold"]({}, {"vaegan": vaegan, "train": model}, tmp_path)
+    assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(ValueError, match="vaegan.keras"):
+        KINDS["manifold"]({}, {"train": model}, tmp_path)
+
+
+def test_linear_parts_subset(tmp_path):
+    data_dir = write_tiny_mnist(tmp_path / "mnist")
+    values = {"name": "linear", "stages": [{"name": "linear", "kind": "linear", "params": {
+        "dataset": "mnist", "data_dir": str(data_dir), "limit": None, "eps_train": [0, 0.2], "eps_test": "0.1",
+        "top_k": [1, 36, 5000], "sizes": [10], "epochs": 2, "batch_size": 32, "lr": 0.05,
+        "parts": "table,top_k"}}]}
+    run(values, tmp_path / "out")
+    cell = tmp_path / "out" / "cells" / "linear"
+    assert sorted(p.name for p in cell.iterdir()) == ["linear_table.csv", "top_k.csv", "top_k.png"]
+    with open(cell / "linear_table.csv") as f:
+        table = list(csv.DictReader(f))
+    metrics = metrics_of(tmp_path / "out", "linear")
+    assert metrics["standard_test_0"] == pytest.approx(float(table[0]["standard_test"])) == 1.0  # planted square
+    assert metrics["adversarial_test_0.2@0.1"] == pytest.approx(float(table[1]["adversarial_test@0.1"]))
+    assert metrics["l1_weight_0.2"] == pytest.approx(float(table[1]["w_l1"]))
+    assert metrics["l1_weight_0.2"] > 0
+    assert {"standard_test_top1", "standard_test_top36"} <= set(metrics)  # 5000 > 784 dropped
+    assert not any(k.startswith("standard_test_n") for k in metrics)
+
+
+@pytest.mark.parametrize("kind, params, message", [
+    ("examples", {"norm": "l2"}, "examples.eps"),
+    ("examples", {"eps": -1}, "examples.eps"),
+    ("examples", {"eps": 1, "norm": "l1"}, "examples.norm"),
+    ("examples", {"eps": 1, "interpolation": 1}, "examples.interpolation"),
+    ("examples", {"eps": 1, "objective": "hinge"}, "examples.objective"),
+    ("examples", {"eps": 1, "radius": 2}, "unknown param"),
+    ("gradients", {"methods": "saliency"}, "gradients.methods"),
+    ("gradients", {"n": 0}, "gradients.n"),
+    ("jacobian", {"split": "val"}, "jacobian.split"),
+    ("jacobian", {"cosine_n": 0}, "jacobian.cosine_n"),
+    ("vaegan", {"epochs": 0}, "vaegan.epochs"),
+    ("vaegan", {"data": {"nam": "mnist"}}, "vaegan.data"),
+    ("vaegan", {"config": "nowhere.yaml"}, "vaegan.config"),
+    ("vaegan", {"vaegan": {"zdim": -1}}, "zdim"),
+    ("manifold", {"eps": "x"}, "manifold.eps"),
+    ("manifold", {"steps": -1}, "manifold.steps"),
+    ("manifold", {"norm": "l1"}, "manifold.norm"),
+    ("linear", {"classes": [5]}, "linear.classes"),
+    ("linear", {"parts": "table,plots"}, "linear.parts"),
+    ("linear", {"eps_train": [0, -0.1]}, "linear.eps_train"),
+    ("linear", {"attack": "fgsm"}, "linear.attack"),
+])
+def test_bad_params_name_the_field(kind, params, message, tmp_path):
+    with pytest.raises(ConfigError, match=message) as err:
+        KINDS[kind](params, {}, tmp_path)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_model_kinds_need_one_trained_dependency(tmp_path):
+    for kind, params in (("examples", {"eps": 1}), ("gradients", {}), ("jacobian", {})):
+        with pytest.raises(ValueError, match="exactly one dependency with a model.keras"):
+            KINDS[kind](params, {}, tmp_path)
+
+
+def test_importing_studies_does_not_import_tensorflow():
+    code = "import sys, tfrobust.studies; assert 'tensorflow' not in sys.modules; assert 'manifold' in tfrobust.studies.KINDS"
+    subprocess.run([sys.executable, "-c", code], check=True)
