@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.tfrobust-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install data lint bench bench-pgd clean
+.PHONY: demo test install data browser lint bench bench-pgd clean
 
+# The demo study (configs/studies/demo.yaml, quick preset); re-running resumes / reuses finished cells.
 demo: install data
-	$(BIN)/tfrobust train --config configs/demo.yaml --out $(DEMO_OUT)
+	$(BIN)/tfrobust study run configs/studies/demo.yaml --preset quick --out $(DEMO_OUT)
 
-test: install data
+test: install data browser
 	$(BIN)/python -m pytest -m "not slow" -q
 
 install: $(STAMP)
@@ -34,6 +35,18 @@ data:
 	    || echo "warning: apt-get could not install dataset-fashion-mnist; provide the idx files with --data-dir or TFROBUST_DATA_DIR"; \
 	else \
 	  echo "Fashion-MNIST is not installed. Run: sudo apt-get install dataset-fashion-mnist (or set TFROBUST_DATA_DIR to a folder with the idx .gz files)"; \
+	fi
+
+# Debian's Chromium renders report.html in the report test (skipped with a reason without it).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  true; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium (for the report.html test) ..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: apt-get could not install chromium; the report.html rendering test will be skipped"; \
+	else \
+	  echo "chromium is not installed (sudo apt-get install chromium); the report.html rendering test will be skipped"; \
 	fi
 
 lint: install
