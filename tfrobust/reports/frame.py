@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["LEDGER_NAME", "RESULTS_NAME", "StudyData", "cell_label", "grid_keys_of", "load_study",
+__all__ = ["LEDGER_NAME", "RESULTS_NAME", "StudyData", "cell_label", "flatten_metrics", "grid_keys_of", "load_study",
            "numeric_labels", "read_ledger", "require_columns", "results_from_cells", "study_frame"]
 
 LEDGER_NAME = "study.sqlite"
@@ -59,12 +59,13 @@ def read_ledger(study_dir: str | os.PathLike[str]) -> tuple[dict[str, str], list
     return meta, cells
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Metrics as ``results.csv`` columns: nested keys joined with ``.``, lists as JSON."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{name}."))
+            out.update(flatten_metrics(value, f"{name}."))
         elif isinstance(value, (list, tuple)):
             out[name] = json.dumps(value)
         else:
@@ -79,7 +80,7 @@ def results_from_cells(cells: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     metrics flattened (nested keys joined with ``.``, lists as JSON). Every
     value is text (``""`` where missing), as :func:`load_study` reads the CSV.
     """
-    rows = [{"id": c["id"], "stage": c["stage"], **(c.get("grid") or {}), **_flatten(c.get("metrics") or {})}
+    rows = [{"id": c["id"], "stage": c["stage"], **(c.get("grid") or {}), **flatten_metrics(c.get("metrics") or {})}
             for c in cells if c.get("status") == "done"]
     columns: list[str] = list(_BASE_COLUMNS)
     for row in rows:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfrobust.reports.frame import flatten_metrics
 from tfrobust.studies.kinds import KINDS
 from tfrobust.studies.ledger import Ledger
 from tfrobust.studies.spec import Cell, StudySpec
@@ -114,19 +115,6 @@ def select_shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
     return [c for c in cells if shard_of[root(c.id)] == index]
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(value)
-        else:
-            out[name] = value
-    return out
-
-
 def write_results(out_dir: str | os.PathLike[str], *, ledger: Ledger | None = None) -> list[dict[str, Any]]:
     """(Re)writes ``results.csv`` from the ledger, atomically; returns its rows.
 
@@ -142,7 +130,7 @@ def write_results(out_dir: str | os.PathLike[str], *, ledger: Ledger | None = No
     finally:
         if own:
             book.close()
-    rows = [{"id": r["id"], "stage": r["stage"], **r["grid"], **_flatten(r["metrics"] or {})} for r in done]
+    rows = [{"id": r["id"], "stage": r["stage"], **r["grid"], **flatten_metrics(r["metrics"] or {})} for r in done]
     columns: list[str] = ["id", "stage"]
     for row in rows:
         columns.extend(k for k in row if k not in columns)
