@@ -489,7 +489,8 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
     its first ``n`` images, labelled ``<cell labels> · <array>``; an
     (N, S, H, W, C) array (interpolation paths) gives one row per example
     (first ``n``) of S columns. The npz may hold ``bounds`` (2,) for raw
-    images, and ``y`` / ``pred`` (N,) ints shown as small titles.
+    images, and ``y`` / ``pred`` (N,) ints shown as small titles; ``pred_<array>`` (the
+    prediction on that array, e.g. ``pred_x`` and ``pred_x_adv``) wins over ``pred`` for its row.
 
     Args:
         data: the study.
@@ -523,13 +524,15 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                 low, high = np.asarray(npz["bounds"], dtype=np.float64).reshape(-1)[:2]
                 bounds = (float(low), float(high))
             labels = np.asarray(npz["y"]).reshape(-1) if "y" in npz.files else None
-            preds = np.asarray(npz["pred"]).reshape(-1) if "pred" in npz.files else None
+            shared_preds = np.asarray(npz["pred"]).reshape(-1) if "pred" in npz.files else None
             for array in arrays:
                 if array not in npz.files:
                     raise ValueError(f"arrays: no array {array!r} in {_cell_rel(cell_id, file)}; "
                                      f"arrays there: {', '.join(npz.files)}")
                 values = np.asarray(npz[array])
                 how = styles.get(array, "image")
+                own = f"pred_{array}"  # the prediction on this very array, where the cell saved it
+                preds = np.asarray(npz[own]).reshape(-1) if own in npz.files else shared_preds
                 if values.ndim == 3:
                     values = values[..., None]
                 if values.ndim == 4:

@@ -122,7 +122,7 @@ def examples_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     the train cell's dataset, bounds and classes.
 
     Writes ``images.npz``: ``x`` (n, H, W, C) float32, ``x_adv``, ``y`` (n,)
-    int, ``pred`` (n,) int (the prediction on ``x_adv``), ``bounds`` (2,)
+    int, ``pred`` and ``pred_x_adv`` (n,) int (the prediction on ``x_adv``), ``pred_x`` (on ``x``), ``bounds`` (2,)
     float32 and, with interpolation, ``path`` (n, S, H, W, C) from ``x``
     (``path[:, 0]``) to ``x_adv`` (``path[:, -1]``) (:func:`tfrobust.theory.interpolate`).
 
@@ -160,7 +160,8 @@ def examples_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
                            step_size=step_size, objective=objective, seed=seed + i // 256)
         for i in range(0, len(x), 256)])
     pred = _predict(model, x_adv)
-    arrays: dict[str, Any] = {"x": x, "x_adv": x_adv, "y": y, "pred": pred, "bounds": np.asarray(bounds, np.float32)}
+    arrays: dict[str, Any] = {"x": x, "x_adv": x_adv, "y": y, "pred": pred, "pred_x": _predict(model, x),
+                              "pred_x_adv": pred, "bounds": np.asarray(bounds, np.float32)}
     if points:
         arrays["path"] = np.moveaxis(interpolate(x, x_adv, points), 0, 1)
     _save_npz(out_dir / "images.npz", **arrays)
