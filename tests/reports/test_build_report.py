@@ -84,7 +84,8 @@ def make_study(root: Path, *, report: dict | None = None, results_csv: bool = Tr
     """A finished-but-partial study: done stages, a pending stage, one failed cell, artifacts."""
     kinds = {"fake": lambda params, deps, out: {}}
     spec = study_spec_from_dict({
-        "name": "synthetic", "description": "a study made up for report tests", "reference": "Kim et al. 2019",
+        "name": "synthetic", "description": "a study made up for report tests (run `make <x>`)",
+        "reference": "Kim et al. 2019",
         "grid": {"model": ["standard", "adv"], "norm": ["l2", "linf"], "eps": [0.0, 1.0], "seed": [0, 1]},
         "stages": [
             {"name": "train", "kind": "fake", "over": ["model"]},
@@ -98,7 +99,8 @@ def make_study(root: Path, *, report: dict | None = None, results_csv: bool = Tr
     cells = [c for c in spec.cells() if c.stage != "roar"]
     root.mkdir(parents=True, exist_ok=True)
     with Ledger(root) as ledger:
-        ledger.set_meta({"name": "synthetic", "preset": "quick", "description": "a study made up for report tests",
+        ledger.set_meta({"name": "synthetic", "preset": "quick",
+                         "description": "a study made up for report tests (run `make <x>`)",
                          "reference": "Kim et al. 2019", "report": json.dumps(report if report is not None else REPORT)})
         ledger.sync(cells)
         for cell in cells:
@@ -178,6 +180,7 @@ def test_report_facts_placeholder_and_error(study):
                  "pending: 1", "All results", "Cell artifacts"):
         assert text in page, text
     assert "RuntimeError: boom &lt;b&gt;" in page and "<b>" not in page  # escaped
+    assert "(run <code>make &lt;x&gt;</code>)" in page  # `code` spans of the description, escaped inside
     assert f"{9 * 1.5 + 0.5 + 16 * 2.0:.1f} s" in page
     status = {item.name: item for item in report.items}
     assert status["later"].status == "pending"

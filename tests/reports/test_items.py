@@ -172,3 +172,40 @@ def test_line_without_groups_and_partial_stage(tmp_path):
     assert (root / "figures" / "flat.png").is_file()
     item = run_report_item(data, {"type": "line", "name": "bad_x", "stages": ["roar"], "x": "norm", "y": "roar.mu"})
     assert item.status == "error" and item.message == "report.items[0].x: column 'norm' is not numeric"
+
+
+def test_histogram_draws_a_part_shared_by_every_cell_once(small, monkeypatch):
+    import tfrobust.reports.items as items
+
+    figures = []
+    real_save = items._save
+    monkeypatch.setattr(items, "_save", lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
+    item = run_report_item(small, {"type": "histogram", "name": "shared", "stage": "manifold",
+                                   "value": "distance", "by": "kind"})
+    assert item.status == "ok", item.message
+    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    # the fixture's clean distances are the same in both cells; the adversarial ones differ
+    assert labels.count("clean (same in 2 cells)") == 1 and len(labels) == 3
+    assert sum("adversarial" in label for label in labels) == 2
+    assert len(pd.read_csv(small.root / "tables" / "shared.csv")) == 4  # the summary keeps every cell
+
+
+def test_interpolation_paths_are_titled_with_start_and_end_predictions(tmp_path, monkeypatch):
+    import tfrobust.reports.items as items
+
+    root = make_study(tmp_path / "s", report={"items": []})
+    for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
+        with np.load(npz_path) as npz:
+            arrays = dict(npz)
+        np.savez(npz_path, **arrays, pred_x=np.array([1, 2, 3, 4]), pred_x_adv=np.array([7, 8, 9, 0]))
+    figures = []
+    real_save = items._save
+    monkeypatch.setattr(items, "_save", lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
+    item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
+                                              "arrays": ["path"]})
+    assert item.status == "ok", item.message
+    axes = figures[0].axes
+    columns = 3  # the fixture's paths have 3 steps
+    first_row = [ax.get_title() for ax in axes[:columns]]
+    assert first_row == ["y=1 pred=1", "", "pred=7"]  # clean prediction at the start, adversarial at the end
+    assert [ax.get_title() for ax in axes[columns:2 * columns]] == ["y=2 pred=2", "", "pred=8"]

@@ -44,9 +44,10 @@ def test_config_expands_with_both_presets(path):
             targets = config.method_options.get("targets") if config.method == "ir" else None
             if targets is not None:
                 assert str(targets).split("/")[0] in cell.needs, f"{cell.id}: targets {targets!r} is no dependency"
-    # the quick preset trains on a subset (CPU minutes), the paper preset does not shrink the data
+    # the quick preset trains on a subset (CPU minutes; benchmarks/study_presets.py measures its wall
+    # time against the 10-minute budget), the paper preset does not shrink the data
     quick_limits = [c.params.get("data", {}).get("limit") for c in quick if c.kind == "train"]
-    assert all(limit is not None and limit <= 4000 for limit in quick_limits)
+    assert all(limit is not None and limit <= 6000 for limit in quick_limits)
 
 
 def test_kim_fig4_grid_is_generated_from_b3():

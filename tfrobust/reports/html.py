@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Number
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,11 @@ def _item_html(item: ReportItem) -> str:
     return "\n".join(parts)
 
 
+def _inline_code(text: str) -> str:
+    """Escaped text with Markdown-style `code` spans (study descriptions name commands that way) as <code>."""
+    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def render_report(*, title: str, meta: Mapping[str, str], counts: Mapping[str, int], seconds: float,
                   items: Sequence[ReportItem], results_html: str, results_link: str | None,
                   cell_images: Sequence[tuple[str, str]], failed: Sequence[tuple[str, str]]) -> str:
@@ -162,7 +168,7 @@ def render_report(*, title: str, meta: Mapping[str, str], counts: Mapping[str, i
             ("reference", meta.get("reference", "")), ("preset", meta.get("preset", "") or "(as written)")]
     status = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "no ledger"
     rows += [("cells", status), ("compute", f"{seconds:.1f} s ({seconds / 3600:.2f} h)")]
-    meta_table = "".join(f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>" for k, v in rows if v != "")
+    meta_table = "".join(f"<tr><td>{esc(k)}</td><td>{_inline_code(str(v))}</td></tr>" for k, v in rows if v != "")
     toc = "".join(f'<li><a href="#item-{esc(i.name, quote=True)}">{esc(i.title)}</a>'
                   + (f' <span class="error">({esc(i.status)})</span>' if i.status == "error" else "")
                   + (f' <span class="note">({esc(i.status)})</span>' if i.status == "pending" else "") + "</li>"

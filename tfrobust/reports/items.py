@@ -179,7 +179,34 @@ def _numbers(series: pd.Series, where: str, ref: str) -> pd.Series:
 def _group_labels(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
     if not keys:
         return pd.Series([""] * len(frame), index=frame.index, dtype=object)
-    return frame[list(keys)].apply(lambda row: " · ".join(format_value(v) for v in row), axis=1).astype(object)
+    names = list(keys)
+    return frame[names].apply(lambda row: " · ".join(f"{k}={format_value(v)}" for k, v in zip(names, row)),
+                              axis=1).astype(object)
+
+
+def _labelled(y: str | Sequence[str] | Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The y columns and their display labels (a ``{column: label}`` mapping, or the column names)."""
+    if isinstance(y, Mapping):
+        return list(y), {str(k): str(v) for k, v in y.items()}
+    columns = _as_list(y)
+    return columns, {c: c for c in columns}
+
+
+def _axis_label(label: str, percent: bool) -> str:
+    return label + (" (%)" if percent and "%" not in label else "")
+
+
+def _plain_log_ticks(ax: Axes, values: Sequence[float]) -> None:
+    """A log x axis labelled at the data's own x values in plain numbers (no 3x10^2 clutter)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+    if not ticks:
+        return
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([format_value(int(t) if float(t).is_integer() else t) for t in ticks],
+                       rotation=30 if len(ticks) > 5 else 0)
 
 
 def _band(values: pd.Series) -> tuple[float, float, int]:
@@ -251,7 +278,8 @@ def table_item(data: StudyData, *, name: str, stages: Sequence[str], columns: Ma
 # ---------------------------------------------------------------- line
 
 
-def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: str | Sequence[str],
+def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
+              y: str | Sequence[str] | Mapping[str, str],
               group: str | Sequence[str] = (), panels: bool = True, scale_x: str | None = None,
               correlate: bool = False, xlabel: str | None = None, ylabel: str | None = None, logx: bool = False,
               percent: bool = False, markers_only: bool = False, title: str | None = None,
@@ -267,8 +295,8 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
         name: file name stem: ``figures/<name>.png`` (+ ``tables/<name>_correlation.*``).
         stages: stages whose rows are joined.
         x: a numeric column (grid key such as ``eps``, or ``stage.metric``).
-        y: one or more columns to plot.
-        group: grid keys; one line per combination of their values.
+        y: one or more columns to plot, or ``{column: label}`` (labels for panel titles and legends).
+        group: grid keys; one line per combination of their values (legend: ``key=value``).
         panels: one subplot per y (else every y in one axes).
         scale_x: ``group_max`` divides x by the largest x of its group (Kim
             Fig. 4: eps of l2 and linf sweeps on one [0, 1] axis); None keeps x.
@@ -277,14 +305,14 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
             (columns: group keys, ``y``, ``n``, ``pearson``, ``spearman``).
         xlabel: x axis label (default: x).
         ylabel: y axis label (default: the y column).
-        logx: logarithmic x axis.
-        percent: y times 100.
+        logx: logarithmic x axis, ticks at the data's x values.
+        percent: y times 100 (`` (%)`` is added to the y label unless it has a ``%``).
         markers_only: markers without lines (a scatter; Kim Fig. 5).
         title: heading (default: the name).
         caption: caption.
     """
     title = title or name
-    ys, groups = _as_list(y), _as_list(group)
+    (ys, labels), groups = _labelled(y), _as_list(group)
     placeholder, note = _pending(data, stages, name=name, type_="line", title=title, caption=caption)
     if placeholder is not None:
         return placeholder
@@ -318,7 +346,7 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
             member = frame["_group"] == gname
             xs_g, ys_g = frame.loc[member, "_x"], values[member]
             show_y = (not panels and len(ys) > 1) or not gname
-            label = " · ".join(([gname] if gname else []) + ([ref] if show_y else []))
+            label = " · ".join(([gname] if gname else []) + ([labels[ref]] if show_y else []))
             if correlate:
                 r, rho = pearson(xs_g, ys_g), spearman(xs_g, ys_g)
                 n = int((np.isfinite(xs_g) & np.isfinite(ys_g)).sum())
@@ -342,11 +370,12 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
                     ax.fill_between(xv_, mean - half, mean + half, color=colour, alpha=0.2, linewidth=0)
         if panels or yi == 0:
             ax.set_xlabel(xlabel or (f"{x} / group max" if scale_x == "group_max" else x))
-            ax.set_ylabel((ylabel or (ref if panels or len(ys) == 1 else "value")) + (" (%)" if percent else ""))
+            ax.set_ylabel(_axis_label(ylabel or (labels[ref] if panels or len(ys) == 1 else "value"), percent))
             if panels and len(ys) > 1:
-                ax.set_title(ref, fontsize="medium")
+                ax.set_title(labels[ref], fontsize="medium")
             if logx:
                 ax.set_xscale("log")
+                _plain_log_ticks(ax, frame["_x"].tolist())
             ax.grid(alpha=0.3)
     for ax in axes[:n_axes]:
         if ax.get_legend_handles_labels()[0]:
@@ -364,7 +393,8 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
 # ---------------------------------------------------------------- bars
 
 
-def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: str | Sequence[str],
+def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
+              y: str | Sequence[str] | Mapping[str, str],
               percent: bool = False, ylabel: str | None = None, logy: bool = False, title: str | None = None,
               caption: str = "") -> ReportItem:
     """Grouped bars: one category per value of ``x`` (results order), one bar per y (Noack Fig. 4).
@@ -378,7 +408,7 @@ def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
         name: file name stem.
         stages: stages whose rows are joined.
         x: the category column (usually a grid key such as ``model``).
-        y: one or more numeric columns.
+        y: one or more numeric columns, or ``{column: label}`` (legend labels).
         percent: y times 100.
         ylabel: y axis label.
         logy: logarithmic y axis.
@@ -386,7 +416,7 @@ def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
         caption: caption.
     """
     title = title or name
-    ys = _as_list(y)
+    ys, labels = _labelled(y)
     placeholder, note = _pending(data, stages, name=name, type_="bars", title=title, caption=caption)
     if placeholder is not None:
         return placeholder
@@ -403,11 +433,11 @@ def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str, y: s
     for yi, ref in enumerate(ys):
         means = np.array([s[0] for s in stats[ref]])
         halves = np.array([s[1] for s in stats[ref]])
-        ax.bar(positions + (yi - (len(ys) - 1) / 2) * width, means, width, label=ref, color=f"C{yi % 10}",
+        ax.bar(positions + (yi - (len(ys) - 1) / 2) * width, means, width, label=labels[ref], color=f"C{yi % 10}",
                yerr=np.where(halves > 0, halves, np.nan), capsize=3)
     ax.set_xticks(positions, [format_value(c) for c in categories], rotation=30 if len(categories) > 4 else 0)
     ax.set_xlabel(x)
-    ax.set_ylabel((ylabel or (ys[0] if len(ys) == 1 else "value")) + (" (%)" if percent else ""))
+    ax.set_ylabel(_axis_label(ylabel or (labels[ys[0]] if len(ys) == 1 else "value"), percent))
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3, axis="y")
@@ -488,7 +518,8 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
     with ``np.load(allow_pickle=False)``. An (N, H, W, C) array gives one row of
     its first ``n`` images, labelled ``<cell labels> · <array>``; an
     (N, S, H, W, C) array (interpolation paths) gives one row per example
-    (first ``n``) of S columns. The npz may hold ``bounds`` (2,) for raw
+    (first ``n``) of S columns, its first image titled with ``pred_x`` and its
+    last with ``pred_x_adv`` where the npz has them. The npz may hold ``bounds`` (2,) for raw
     images, and ``y`` / ``pred`` (N,) ints shown as small titles; ``pred_<array>`` (the
     prediction on that array, e.g. ``pred_x`` and ``pred_x_adv``) wins over ``pred`` for its row.
 
@@ -541,8 +572,14 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                     rows.append((f"{label} · {array}",
                                  [render_image(values[i], style=how, bounds=bounds) for i in range(count)], titles))
                 elif values.ndim == 5:
+                    # a path runs from x to x_adv: the start is titled with the prediction on x, the end
+                    # with the prediction on x_adv, where the cell saved them
+                    start = np.asarray(npz["pred_x"]).reshape(-1) if "pred_x" in npz.files else preds
+                    end = np.asarray(npz["pred_x_adv"]).reshape(-1) if "pred_x_adv" in npz.files else None
                     for i in range(min(n, values.shape[0])):
-                        titles = [_image_title(labels, preds, i)] + [""] * (values.shape[1] - 1)
+                        titles = [_image_title(labels, start, i)] + [""] * (values.shape[1] - 1)
+                        if end is not None and i < end.size and values.shape[1] > 1:
+                            titles[-1] = f"pred={end[i]}"
                         rows.append((f"{label} · {array} #{i}",
                                      [render_image(v, style=how, bounds=bounds) for v in values[i]], titles))
                 else:
@@ -558,9 +595,11 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
         notes.append(f"showing the first {_MAX_IMAGE_ROWS} of {len(rows)} rows")
         rows = rows[:_MAX_IMAGE_ROWS]
     ncols = max(len(r[1]) for r in rows)
-    figure = Figure(figsize=(2.2 + 1.1 * ncols, 0.3 + 1.15 * len(rows)))
+    margin = max(2.0, 0.2 + 0.06 * max(len(r[0]) for r in rows))  # inches for the row labels (7 pt)
+    width = margin + 0.2 + 1.1 * ncols
+    figure = Figure(figsize=(width, 0.3 + 1.15 * len(rows)))
     axes = figure.subplots(len(rows), ncols, squeeze=False)
-    figure.subplots_adjust(left=2.0 / (2.2 + 1.1 * ncols), right=0.99, top=1 - 0.15 / (0.3 + 1.15 * len(rows)),
+    figure.subplots_adjust(left=margin / width, right=0.99, top=1 - 0.15 / (0.3 + 1.15 * len(rows)),
                            bottom=0.15 / (0.3 + 1.15 * len(rows)), wspace=0.05, hspace=0.3)
     for r, (label, images, titles) in enumerate(rows):
         for c in range(ncols):
@@ -600,7 +639,8 @@ def histogram_item(data: StudyData, *, name: str, stage: str, value: str, file: 
 
     Per done cell of ``stage`` reads the CSV ``cells/<id>/<file>``; one step
     histogram per (cell, value of ``by``) on shared bins; colour per cell,
-    line style per ``by`` value. Writes ``tables/<name>.csv`` with count,
+    line style per ``by`` value; a (``by`` value, values) pair that several
+    cells share exactly is drawn once, in black. Writes ``tables/<name>.csv`` with count,
     mean, median and std per (cell, by).
 
     Args:
@@ -653,12 +693,25 @@ def histogram_item(data: StudyData, *, name: str, stage: str, value: str, file: 
     ax = figure.subplots()
     by_values = list(dict.fromkeys(s[2] for s in series))
     styles = ["-", "--", ":", "-."]
+    # A part with the very same values in several cells (Kim Fig. 1: the test images' distances, the
+    # same for every classifier) is drawn once, in black, as the shared reference.
+    sharing: dict[tuple[str, bytes], int] = {}
+    for (_, _, part, _, _), values in zip(series, finite):
+        sharing[(part, values.tobytes())] = sharing.get((part, values.tobytes()), 0) + 1
+    drawn: set[tuple[str, bytes]] = set()
     stats_rows = []
     for (ci, cell_id, part, grid, _), values in zip(series, finite):
-        label = cell_label(grid, stage=stage) + (f" · {part}" if part else "")
-        if values.size:
-            ax.hist(values, bins=edges.tolist(), histtype="step", color=f"C{ci % 10}",
+        key = (part, values.tobytes())
+        shared = sharing[key] > 1
+        if shared:
+            label, color = f"{part or value} (same in {sharing[key]} cells)", "black"
+        else:
+            label, color = cell_label(grid, stage=stage) + (f" · {part}" if part else ""), f"C{ci % 10}"
+        if values.size and key not in drawn:
+            ax.hist(values, bins=edges.tolist(), histtype="step", color=color,
                     linestyle=styles[by_values.index(part) % 4], linewidth=1.4, label=label)
+        if shared:
+            drawn.add(key)
         stats_rows.append({"cell": cell_id, **grid, **({by: part} if by else {}), "count": int(values.size),
                            "mean": float(values.mean()) if values.size else float("nan"),
                            "median": float(np.median(values)) if values.size else float("nan"),
@@ -872,8 +925,14 @@ def check_report_item(item: Any, *, where: str = "report.items[0]",
             raise ValueError(f"{where}.{'stage' if 'stage' in item else 'stages'}: unknown stage {bad[0]!r}; "
                              f"stages: {', '.join(stages)}")
     if "y" in item:
-        out["y"] = _text_list(item["y"], f"{where}.y", single=True)
-        for ref in out["y"]:
+        if isinstance(item["y"], Mapping):
+            y = item["y"]
+            if not y or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in y.items()):
+                raise ValueError(f"{where}.y: expected {{column: label}} texts, got {y!r}")
+            refs = list(y)
+        else:
+            refs = out["y"] = _text_list(item["y"], f"{where}.y", single=True)
+        for ref in refs:
             _check_reference(ref, used, f"{where}.y")
     if "x" in item:
         _check_reference(item["x"], used, f"{where}.x")
