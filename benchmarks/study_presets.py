@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tfrobust.reports.files import atomic_write_text  # no TensorFlow import
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "studies"
@@ -64,13 +65,6 @@ def run_config(config: Path, out_dir: Path, *, preset: str, fresh: bool, log: Pa
     tables = sorted((out_dir / "tables").glob("*.md")) if (out_dir / "tables").is_dir() else []
     record["tables"] = {path.stem: path.read_text() for path in tables}
     return record
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temp file and ``os.replace``."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def markdown(records: list[dict[str, Any]], budget: float) -> str:
@@ -111,8 +105,8 @@ def main() -> None:
         records.append(record)
         print(f"{name:24s} rc={record['returncode']} {record['seconds']:7.1f} s "
               f"cells={record.get('cells', '?')} failed={record.get('failed', '?')}", flush=True)
-        write_atomic(out / "study_presets.json", json.dumps(records, indent=2) + "\n")
-        write_atomic(out / "study_presets.md", markdown(records, args.budget))
+        atomic_write_text(out / "study_presets.json", json.dumps(records, indent=2) + "\n")
+        atomic_write_text(out / "study_presets.md", markdown(records, args.budget))
     print(f"-> {out / 'study_presets.json'}, {out / 'study_presets.md'}")
 
 

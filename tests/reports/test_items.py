@@ -190,14 +190,14 @@ def test_histogram_draws_a_part_shared_by_every_cell_once(small, monkeypatch):
     assert len(pd.read_csv(small.root / "tables" / "shared.csv")) == 4  # the summary keeps every cell
 
 
-def test_interpolation_paths_are_titled_with_start_and_end_predictions(tmp_path, monkeypatch):
+def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_path, monkeypatch):
     import tfrobust.reports.items as items
 
     root = make_study(tmp_path / "s", report={"items": []})
     for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
         with np.load(npz_path) as npz:
             arrays = dict(npz)
-        np.savez(npz_path, **arrays, pred_x=np.array([1, 2, 3, 4]), pred_x_adv=np.array([7, 8, 9, 0]))
+        np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]))
     figures = []
     real_save = items._save
     monkeypatch.setattr(items, "_save", lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
@@ -205,7 +205,7 @@ def test_interpolation_paths_are_titled_with_start_and_end_predictions(tmp_path,
                                               "arrays": ["path"]})
     assert item.status == "ok", item.message
     axes = figures[0].axes
-    columns = 3  # the fixture's paths have 3 steps
-    first_row = [ax.get_title() for ax in axes[:columns]]
-    assert first_row == ["y=1 pred=1", "", "pred=7"]  # clean prediction at the start, adversarial at the end
-    assert [ax.get_title() for ax in axes[columns:2 * columns]] == ["y=2 pred=2", "", "pred=8"]
+    columns = 3  # the fixture has 2 paths of 3 steps
+    # the label and the clean prediction at the start, then the prediction at each step to the end
+    assert [ax.get_title() for ax in axes[:columns]] == ["y=1 pred=1", "pred=1", "pred=7"]
+    assert [ax.get_title() for ax in axes[columns:2 * columns]] == ["y=2 pred=2", "pred=5", "pred=8"]

@@ -73,7 +73,11 @@ def test_examples_stay_in_the_ball_and_bounds(study):
         assert metrics[f"mean_{norm}"] == pytest.approx(size.mean(), rel=1e-5)
     with np.load(study / "cells" / "examples" / "images.npz", allow_pickle=False) as f:
         path, x, x_adv = f["path"], f["x"], f["x_adv"]
+        pred_path, pred_x, pred_x_adv = f["pred_path"], f["pred_x"], f["pred_x_adv"]
         assert "path" not in np.load(study / "cells" / "examples_linf" / "images.npz").files
+    assert pred_path.shape == (4, 3)  # the prediction at every step: the ends are those on x and x_adv
+    np.testing.assert_array_equal(pred_path[:, 0], pred_x)
+    np.testing.assert_array_equal(pred_path[:, -1], pred_x_adv)
     assert path.shape == (4, 3, 28, 28, 1)
     np.testing.assert_array_equal(path[:, 0], x)
     np.testing.assert_array_equal(path[:, -1], x_adv)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,6 +39,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from tfrobust.reports.correlation import pearson, spearman
 from tfrobust.reports.files import atomic_save_figure, atomic_write_bytes, atomic_write_text
@@ -185,7 +187,7 @@ def _group_labels(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
 
 
 def _labelled(y: str | Sequence[str] | Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """The y columns and their display labels (a ``{column: label}`` mapping, or the column names)."""
+    """Columns and their display labels (a ``{column: label}`` mapping, or the column names themselves)."""
     if isinstance(y, Mapping):
         return list(y), {str(k): str(v) for k, v in y.items()}
     columns = _as_list(y)
@@ -198,8 +200,6 @@ def _axis_label(label: str, percent: bool) -> str:
 
 def _plain_log_ticks(ax: Axes, values: Sequence[float]) -> None:
     """A log x axis labelled at the data's own x values in plain numbers (no 3x10^2 clutter)."""
-    from matplotlib.ticker import FixedLocator, NullLocator
-
     ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
     if not ticks:
         return
@@ -255,7 +255,7 @@ def table_item(data: StudyData, *, name: str, stages: Sequence[str], columns: Ma
     if placeholder is not None:
         return placeholder
     frame = data.frame(stages)
-    headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+    _, headers = _labelled(columns)
     row_keys = list(rows) if rows is not None else [k for k in data.grid_keys if k in frame.columns]
     require_columns(frame, row_keys, where="rows")
     require_columns(frame, list(headers), where="columns")
@@ -518,10 +518,10 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
     with ``np.load(allow_pickle=False)``. An (N, H, W, C) array gives one row of
     its first ``n`` images, labelled ``<cell labels> · <array>``; an
     (N, S, H, W, C) array (interpolation paths) gives one row per example
-    (first ``n``) of S columns, its first image titled with ``pred_x`` and its
-    last with ``pred_x_adv`` where the npz has them. The npz may hold ``bounds`` (2,) for raw
+    (first ``n``) of S columns. The npz may hold ``bounds`` (2,) for raw
     images, and ``y`` / ``pred`` (N,) ints shown as small titles; ``pred_<array>`` (the
-    prediction on that array, e.g. ``pred_x`` and ``pred_x_adv``) wins over ``pred`` for its row.
+    prediction on that array, e.g. ``pred_x`` and ``pred_x_adv``) wins over ``pred`` for its row;
+    for a path it may be (N, S), the prediction at every step (``pred_path``).
 
     Args:
         data: the study.
@@ -572,14 +572,16 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                     rows.append((f"{label} · {array}",
                                  [render_image(values[i], style=how, bounds=bounds) for i in range(count)], titles))
                 elif values.ndim == 5:
-                    # a path runs from x to x_adv: the start is titled with the prediction on x, the end
-                    # with the prediction on x_adv, where the cell saved them
-                    start = np.asarray(npz["pred_x"]).reshape(-1) if "pred_x" in npz.files else preds
-                    end = np.asarray(npz["pred_x_adv"]).reshape(-1) if "pred_x_adv" in npz.files else None
+                    # (N, S) predictions (``pred_path``: one per step of each path) title every step;
+                    # (N,) ones title the first image only
+                    steps = np.asarray(npz[own]) if own in npz.files else np.zeros((0, 0), np.int64)
+                    per_step = steps.shape == values.shape[:2]
                     for i in range(min(n, values.shape[0])):
-                        titles = [_image_title(labels, start, i)] + [""] * (values.shape[1] - 1)
-                        if end is not None and i < end.size and values.shape[1] > 1:
-                            titles[-1] = f"pred={end[i]}"
+                        if per_step:
+                            titles = [_image_title(labels, steps[:, 0], i) if j == 0 else f"pred={steps[i, j]}"
+                                      for j in range(values.shape[1])]
+                        else:
+                            titles = [_image_title(labels, preds, i)] + [""] * (values.shape[1] - 1)
                         rows.append((f"{label} · {array} #{i}",
                                      [render_image(v, style=how, bounds=bounds) for v in values[i]], titles))
                 else:
@@ -695,13 +697,11 @@ def histogram_item(data: StudyData, *, name: str, stage: str, value: str, file: 
     styles = ["-", "--", ":", "-."]
     # A part with the very same values in several cells (Kim Fig. 1: the test images' distances, the
     # same for every classifier) is drawn once, in black, as the shared reference.
-    sharing: dict[tuple[str, bytes], int] = {}
-    for (_, _, part, _, _), values in zip(series, finite):
-        sharing[(part, values.tobytes())] = sharing.get((part, values.tobytes()), 0) + 1
+    keys = [(s[2], values.tobytes()) for s, values in zip(series, finite)]
+    sharing = Counter(keys)
     drawn: set[tuple[str, bytes]] = set()
     stats_rows = []
-    for (ci, cell_id, part, grid, _), values in zip(series, finite):
-        key = (part, values.tobytes())
+    for (ci, cell_id, part, grid, _), values, key in zip(series, finite, keys):
         shared = sharing[key] > 1
         if shared:
             label, color = f"{part or value} (same in {sharing[key]} cells)", "black"
@@ -864,6 +864,15 @@ _TEXT_OPTIONS = ("title", "caption", "xlabel", "ylabel", "stage", "value", "by",
 _SCALE_X = (None, "group_max")
 
 
+def _text_mapping(value: Any, where: str, what: str) -> list[str]:
+    """Validates ``{column: what}`` (non-empty texts, distinct values); returns the columns."""
+    if not value or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{where}: expected {{column: {what}}} texts, got {value!r}")
+    if len(set(value.values())) < len(value):
+        raise ValueError(f"{where}: {what}s must differ, got {list(value.values())}")
+    return list(value)
+
+
 def _check_reference(ref: str, stages: Sequence[str], where: str, *, grid_only: bool = False) -> None:
     stage, dot, metric = ref.partition(".")
     if not dot:
@@ -926,10 +935,7 @@ def check_report_item(item: Any, *, where: str = "report.items[0]",
                              f"stages: {', '.join(stages)}")
     if "y" in item:
         if isinstance(item["y"], Mapping):
-            y = item["y"]
-            if not y or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in y.items()):
-                raise ValueError(f"{where}.y: expected {{column: label}} texts, got {y!r}")
-            refs = list(y)
+            refs = _text_mapping(item["y"], f"{where}.y", "label")
         else:
             refs = out["y"] = _text_list(item["y"], f"{where}.y", single=True)
         for ref in refs:
@@ -944,11 +950,7 @@ def check_report_item(item: Any, *, where: str = "report.items[0]",
     if "columns" in item:
         columns = item["columns"]
         if isinstance(columns, Mapping):
-            if not columns or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in columns.items()):
-                raise ValueError(f"{where}.columns: expected {{column: header}} texts, got {columns!r}")
-            refs = list(columns)
-            if len(set(columns.values())) < len(columns):
-                raise ValueError(f"{where}.columns: headers must differ, got {list(columns.values())}")
+            refs = _text_mapping(columns, f"{where}.columns", "header")
         else:
             refs = out["columns"] = _text_list(columns, f"{where}.columns", single=True)
         for ref in refs:

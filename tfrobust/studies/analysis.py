@@ -124,7 +124,8 @@ def examples_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     Writes ``images.npz``: ``x`` (n, H, W, C) float32, ``x_adv``, ``y`` (n,)
     int, ``pred`` and ``pred_x_adv`` (n,) int (the prediction on ``x_adv``), ``pred_x`` (on ``x``), ``bounds`` (2,)
     float32 and, with interpolation, ``path`` (n, S, H, W, C) from ``x``
-    (``path[:, 0]``) to ``x_adv`` (``path[:, -1]``) (:func:`tfrobust.theory.interpolate`).
+    (``path[:, 0]``) to ``x_adv`` (``path[:, -1]``) (:func:`tfrobust.theory.interpolate`) and
+    ``pred_path`` (n, S) int, the prediction at every step.
 
     Returns:
         ``fooled`` (fraction with pred != y), ``mean_l2`` and ``mean_linf``
@@ -163,7 +164,9 @@ def examples_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     arrays: dict[str, Any] = {"x": x, "x_adv": x_adv, "y": y, "pred": pred, "pred_x": _predict(model, x),
                               "pred_x_adv": pred, "bounds": np.asarray(bounds, np.float32)}
     if points:
-        arrays["path"] = np.moveaxis(interpolate(x, x_adv, points), 0, 1)
+        path = np.moveaxis(interpolate(x, x_adv, points), 0, 1)
+        arrays["path"] = path
+        arrays["pred_path"] = _predict(model, path.reshape(-1, *x.shape[1:])).reshape(path.shape[:2])
     _save_npz(out_dir / "images.npz", **arrays)
     delta = (x_adv.astype(np.float64) - x).reshape(len(x), -1)
     return {"fooled": _plain(np.mean(pred != y)), "mean_l2": _plain(np.linalg.norm(delta, axis=1).mean()),
