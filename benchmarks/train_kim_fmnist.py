@@ -51,7 +51,7 @@ def main() -> None:
         config = replace(base, jit_compile=(mode == "xla"))
         print(f"== {mode}: {config.epochs} epochs of kim_mnist_cnn on fashion_mnist", flush=True)
         started = time.perf_counter()
-        result = train(config, out / f"kim_fmnist_{mode}", verbose=2)
+        result = train(config, out / f"kim_fmnist_{mode}", verbose=2, overwrite=True)
         rows.append({
             "mode": mode,
             "jit_compile": config.jit_compile,

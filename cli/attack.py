@@ -1,22 +1,89 @@
-"""``tfrobust attack``: a robust-accuracy table (Noack et al. 2021 Tables 1-2 layout)."""
+"""``tfrobust attack``: a robust-accuracy table (Noack et al. 2021 Tables 1-2 layout).
+
+Every option, the results path included, is checked before the model is
+loaded; the table is written atomically and never replaces a file that is
+not an earlier ``tfrobust attack`` table.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
 
+#: The first columns of a table this command writes (how it recognises its own earlier output).
+TABLE_HEAD = ("model", "dataset", "norm", "eps")
+
 
 def _eps_list(text: str) -> list[float]:
-    values = [parse_number(v, name="--eps") for v in text.split(",") if v.strip()]
+    """Radii: finite, >= 0 and within float32 range (an overflowing radius would make NaN images)."""
+    values = [parse_number(v, name="--eps", minimum=0.0, float32=True) for v in text.split(",") if v.strip()]
     if not values:
         raise click.BadParameter("give at least one radius, e.g. 0.5,1,1.5", param_hint="--eps")
-    if any(v < 0 for v in values):
-        raise click.BadParameter(f"eps must be >= 0, got {text}", param_hint="--eps")
     return values
+
+
+def _is_attack_table(path: Path) -> bool:
+    """Whether ``path`` starts with the header of a table written by this command."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            header = handle.readline(4096).strip().split(",")
+    except OSError:
+        return False
+    return tuple(header[:len(TABLE_HEAD)]) == TABLE_HEAD and "robust_accuracy_mean" in header
+
+
+def check_out(path: Path) -> None:
+    """Refuses a results path that cannot be written or would replace a file this command did not write.
+
+    Allowed: a new file under an existing (or creatable) directory we may
+    write in, or an earlier ``tfrobust attack`` table (replaced).
+
+    Raises:
+        click.BadParameter: one line naming ``--out`` and the reason.
+    """
+    def bad(reason: str) -> click.BadParameter:
+        return click.BadParameter(reason, param_hint="--out")
+
+    if path.is_symlink():
+        raise bad(f"{path} is a symbolic link; give the path of a plain file")
+    if path.exists():
+        if path.is_dir():
+            raise bad(f"{path} is a directory; give a file path such as {path / 'robust_accuracy.csv'}")
+        if not path.is_file():
+            raise bad(f"{path} exists and is not a regular file")
+        if not _is_attack_table(path):
+            raise bad(f"{path} exists and is not a table written by tfrobust attack; "
+                      "choose another path (existing files are never overwritten)")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise bad(f"cannot create {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise bad(f"cannot create {path}: no permission to write in {parent}")
+
+
+def write_table(table: Any, path: Path) -> None:
+    """Writes the CSV atomically (a fresh temp file, then ``os.replace``), re-checking ``path`` first."""
+    check_out(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            table.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _eps_per_norm(texts: tuple[str, ...], norms: list[str]) -> dict[str, list[float]]:
@@ -74,29 +141,35 @@ def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tupl
            limit: int | None, batch_size: int, bounds: str | None, data_dir: str | None, seed: int,
            out_path: str | None) -> None:
     """Robust accuracy of a trained model under PGD over a list of eps."""
-    from cli.runs import model_and_data
-    from tfrobust.evaluation import format_table, robust_accuracy_table
+    from cli.runs import model_and_data, model_file
 
     norms = _norms(norm_text)
     eps = _eps_per_norm(eps_texts, norms)
     if steps < 0 or restarts < 1 or batch_size < 1:
         raise click.BadParameter("--steps must be >= 0, --restarts and --batch-size >= 1")
-    model_file, model, ds = model_and_data(model_path, dataset=dataset, split=split, data_dir=data_dir,
-                                           classes=None, limit=limit, bounds=bounds, seed=seed)
-    run_dir = model_file.parent
-    size = None if step_size is None else parse_number(step_size, name="--step-size")
-    click.echo(f"attacking {model_file} on {ds.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
+    size = None if step_size is None else parse_number(step_size, name="--step-size", minimum=0.0, float32=True)
+    out = Path(out_path) if out_path else model_file(model_path).parent / "robust_accuracy.csv"
+    check_out(out)
+
+    from tfrobust.attacks import PGD
+    from tfrobust.evaluation import format_table, robust_accuracy_table
+
+    for norm, radii in eps.items():  # every attack's radius and step size, before loading anything
+        for e in radii:
+            PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective, l2_step=l2_step)
+
+    model_file_path, model, ds = model_and_data(model_path, dataset=dataset, split=split, data_dir=data_dir,
+                                                classes=None, limit=limit, bounds=bounds, seed=seed)
+    run_dir = model_file_path.parent
+    click.echo(f"attacking {model_file_path} on {ds.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
                f"PGD-{steps} {objective}, {restarts} restart(s)")
     table = robust_accuracy_table(
         model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, steps=steps,
         step_size=size, objective=objective, restarts=restarts, l2_step=l2_step, seed=seed,
         progress=lambda message: click.echo(f"  {message}", err=True),
     )
-    table.insert(0, "model", str(run_dir if model_file.name == "model.keras" else model_file))
+    table.insert(0, "model", str(run_dir if model_file_path.name == "model.keras" else model_file_path))
     table.insert(1, "dataset", ds.name)
-    out = Path(out_path) if out_path else run_dir / "robust_accuracy.csv"
-    tmp = out.with_name(f".{out.name}.tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(out)
+    write_table(table, out)
     click.echo(format_table(table, label=run_dir.name))
     click.echo(f"results        {out}")

@@ -7,18 +7,18 @@ cross-entropy, eps 12 on [-1, 1] data).
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from cli.outdir import check_out_dir
 from cli.runs import model_file
 from tfrobust.config import DataConfig, parse_number
 from tfrobust.data import DATASETS
 from tfrobust.evaluation import write_csv
-from tfrobust.evaluation.manifold import VAEGAN_BATCH_SIZE
+from tfrobust.evaluation.manifold import KIM_KAPPA, KIM_STEP_SIZES, VAEGAN_BATCH_SIZE
 from tfrobust.training import atomic_json, load_model
 
 KIM_BOUNDS = "-1,1"  # Kim A.1: every dataset normalised into [-1, 1] (the decoder's tanh range)
@@ -31,6 +31,10 @@ def manifold() -> None:
 
 
 # ------------------------------------------------------------------ train
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split())
+
+
 def _positive(value: int | None, hint: str) -> None:
     if value is not None and value < 1:
         raise click.BadParameter(f"must be >= 1, got {value}", param_hint=hint)
@@ -71,8 +75,18 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
         _positive(value, hint)
     if seed is not None and seed < 0:
         raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
-    settings = vaegan_settings(read_vaegan_config(config_path), dataset=dataset, data_dir=data_dir, limit=limit,
+    file_values = read_vaegan_config(config_path)
+    if config_path is not None:
+        if not file_values:
+            raise click.BadParameter(f"{config_path} is empty (expected a VAE-GAN config mapping)",
+                                     param_hint="--config")
+        try:  # the file must be valid on its own, whatever the flags override
+            vaegan_settings(file_values)
+        except ValueError as err:
+            raise click.BadParameter(f"{config_path}: {_one_line(err)}", param_hint="--config") from None
+    settings = vaegan_settings(file_values, dataset=dataset, data_dir=data_dir, limit=limit,
                                bounds=bounds, epochs=epochs, batch_size=batch_size, seed=seed)
+    _check_vaegan_out(check_out_dir(out_dir))
     result = train_vaegan(out_dir=out_dir, **settings, verbose=2 if quiet else 1, progress=click.echo)
     if result["skipped"]:
         return  # nothing to do (said so)
@@ -83,10 +97,51 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
     click.echo(f"reconstructions {Path(out_dir) / 'reconstructions.png'}")
 
 
+def _check_vaegan_out(out: Path) -> None:
+    """Refuses an --out folder that holds files but is not a VAE-GAN directory (never write into those)."""
+    from tfrobust.evaluation.vaegan_training import check_vaegan_dir
+
+    try:
+        check_vaegan_dir(out)
+    except ValueError as err:
+        raise click.BadParameter(_one_line(err).removeprefix("out_dir: "), param_hint="--out") from None
+
+
 # --------------------------------------------------------------- distance
 def _vaegan_file(path: str) -> Path:
     return model_file(path, filename="vaegan.keras", what="VAE-GAN",
                       directory="a `tfrobust manifold train` directory")
+
+
+def _step_size(text: str | None, eps: float, steps: int) -> float | None:
+    """``--step-size``: default the authors' 2 cut to ``2 * eps``; 'auto': None (PGD's 2.5 * eps / steps)."""
+    if text is None:
+        return min(KIM_STEP_SIZES["l2"], 2 * eps) if eps > 0 else None
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = parse_number(text.strip(), name="--step-size", minimum=0, float32=True)
+    except ValueError as err:
+        raise click.UsageError(_one_line(err)) from None  # the message names --step-size
+    if value <= 0:
+        raise click.BadParameter(f"must be > 0, got {text}", param_hint="--step-size")
+    if steps >= 2 and eps > 0 and value > 2 * eps:
+        raise click.BadParameter(f"{text} is longer than the ball's diameter 2*eps = {2 * eps:g} (PGD would "
+                                 "jump to the boundary at every step); give at most that, or leave the default",
+                                 param_hint="--step-size")
+    return value
+
+
+def _kappa(text: str | None, objective: str) -> float:
+    """``--kappa``: the CW confidence cap, default the authors' 500; only with ``--objective cw``."""
+    if text is None:
+        return KIM_KAPPA
+    if objective != "cw":
+        raise click.BadParameter("applies to --objective cw only", param_hint="--kappa")
+    try:
+        return parse_number(text.strip(), name="--kappa", minimum=0, float32=True)
+    except ValueError as err:
+        raise click.UsageError(_one_line(err)) from None  # the message names --kappa
 
 
 def _labels(paths: list[Path]) -> list[str]:
@@ -109,6 +164,17 @@ def _labels(paths: list[Path]) -> list[str]:
               help="l2 radius in data units (Kim B.1: 12 on [-1, 1] data; 6 is the same on [0, 1]).")
 @click.option("--steps", type=int, default=40, show_default=True, help="PGD iterations (Kim B.1: 40).")
 @click.option("--objective", type=click.Choice(["xent", "cw"]), default="xent", show_default=True)
+@click.option("--step-size", "step_text", default=None,
+              help="PGD step along the normalised gradient (default 2, the authors' code, cut to the ball's "
+                   "diameter 2*eps); 'auto': 2.5*eps/steps.")
+@click.option("--random-start/--no-random-start", default=False, show_default=True,
+              help="Start PGD at a uniform point of the ball (the authors' code: no random start).")
+@click.option("--kappa", "kappa_text", default=None,
+              help=f"CW confidence cap, --objective cw only (default {KIM_KAPPA:g}, the authors' code; "
+                   "0: the plain CW margin).")
+@click.option("--projection", type=click.Choice(["mean", "sample"]), default="mean", show_default=True,
+              help="pi(x): mean = dec(enc_mean(x)) (the paper); sample = dec(mean + sigma * e), the sampled "
+                   "reconstruction the authors' code measures.")
 @click.option("--optimize-steps", type=int, default=0, show_default=True,
               help="Project by K latent-optimisation steps from the encoder's latent (Kim footnote 2); "
                    "0: dec(enc(x)).")
@@ -120,11 +186,14 @@ def _labels(paths: list[Path]) -> list[str]:
 @click.option("--examples", type=int, default=8, show_default=True, help="Rows of grid.png.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Attack seed.")
 def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: str, eps_text: str, steps: int,
-             objective: str, optimize_steps: int, limit: int | None, batch_size: int, bounds: str | None,
+             objective: str, step_text: str | None, random_start: bool, kappa_text: str | None, projection: str,
+             optimize_steps: int, limit: int | None, batch_size: int, bounds: str | None,
              data_dir: str | None, examples: int, seed: int) -> None:
     """d_pi of test images and of successful l2 PGD adversarial examples per classifier (Kim Fig. 1-2).
 
-    Failed attacks (prediction unchanged) are dropped, as in the paper.
+    Failed attacks (prediction unchanged) are dropped, as in the paper. The
+    attack defaults are the authors' code (2.3 FMNIST Gradient Analysis): no
+    random start, steps of 2 (cut to 2*eps), CW kappa 500.
     Writes OUT/manifold.csv (model, kind=clean|adversarial, index, distance),
     OUT/summary.csv (means, medians, attack success rate), OUT/histogram.png
     (Fig. 1 layout) and OUT/grid.png (Fig. 2: clean, adversarial, projections).
@@ -134,16 +203,23 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
         manifold_study,
         plot_adversarial_grid,
         plot_manifold_histogram,
+        sampled_projection,
     )
 
-    eps = parse_number(eps_text, name="--eps")
-    if not math.isfinite(eps) or eps < 0:
-        raise click.BadParameter(f"must be a number >= 0, got {eps_text}", param_hint="--eps")
+    try:
+        eps = parse_number(eps_text, name="--eps", minimum=0, float32=True)
+    except ValueError as err:
+        raise click.UsageError(_one_line(err)) from None  # the message names --eps
     for value, hint, low in ((steps, "--steps", 0), (optimize_steps, "--optimize-steps", 0),
                              (batch_size, "--batch-size", 1), (examples, "--examples", 0), (seed, "--seed", 0)):
         if value < low:
             raise click.BadParameter(f"must be >= {low}, got {value}", param_hint=hint)
     _positive(limit, "--limit")
+    step_size = _step_size(step_text, eps, steps)
+    kappa = _kappa(kappa_text, objective)
+    if projection == "sample" and optimize_steps:
+        raise click.UsageError("--projection sample and --optimize-steps are two different projections; give one")
+    check_out_dir(out_dir)
     texts = [t.strip() for t in model_text.split(",") if t.strip()]
     if not texts:
         raise click.BadParameter("give at least one classifier run directory", param_hint="--model")
@@ -151,10 +227,8 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
     if len(set(model_paths)) != len(model_paths):
         raise click.BadParameter(f"a model is named twice in {model_text!r}", param_hint="--model")
 
+    # Cheap checks (files, data, bounds) before any model is loaded.
     vaegan_file = _vaegan_file(vaegan_path)
-    vaegan = load_model(vaegan_file)
-    if not hasattr(vaegan, "project"):
-        raise click.UsageError(f"{vaegan_file} is not a VAE-GAN (a `tfrobust manifold train` model)")
     trained = run_data(vaegan_file.parent)
     same = trained if dataset in (None, trained.get("name")) else {}
     data = DataConfig(name=dataset or trained.get("name") or "fashion_mnist",
@@ -162,29 +236,40 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
                       bounds=bounds if bounds is not None else trained.get("bounds", KIM_BOUNDS))  # type: ignore[arg-type]
     test = load_split(data, "test", seed=seed)
     shape = tuple(test.input_shape)
-    vaegan_shape = tuple(vaegan.encoder.inputs[0].shape[1:])
-    if shape != vaegan_shape:
-        raise click.UsageError(f"the VAE-GAN takes inputs {vaegan_shape}, {data.name} has {shape}")
-    classifiers = []
     for path in model_paths:
         model_bounds = run_data(path.parent).get("bounds")
         if model_bounds is not None and tuple(float(b) for b in model_bounds) != tuple(test.bounds):
             raise click.UsageError(f"{path} was trained on bounds {tuple(model_bounds)}, the data here has "
                                    f"{tuple(test.bounds)}; give matching --bounds")
-        classifiers.append(load_checked_model(path, shape, data.name))
+    vaegan = load_model(vaegan_file)
+    if not hasattr(vaegan, "project"):
+        raise click.UsageError(f"{vaegan_file} is not a VAE-GAN (a `tfrobust manifold train` model)")
+    vaegan_shape = tuple(vaegan.encoder.inputs[0].shape[1:])
+    if shape != vaegan_shape:
+        raise click.UsageError(f"the VAE-GAN takes inputs {vaegan_shape}, {data.name} has {shape}")
+    classifiers = [load_checked_model(path, shape, data.name) for path in model_paths]
 
-    projector = vaegan if optimize_steps == 0 else functools.partial(
-        vaegan.project, optimize_steps=optimize_steps, batch_size=batch_size)
+    if projection == "sample":
+        projector: Any = sampled_projection(vaegan, seed=seed)
+        projection_text = "dec(enc_mean(x) + sigma * e)"
+    elif optimize_steps == 0:
+        projector, projection_text = vaegan, "dec(enc(x))"
+    else:
+        projector = functools.partial(vaegan.project, optimize_steps=optimize_steps, batch_size=batch_size)
+        projection_text = f"{optimize_steps} latent steps"
+    step_note = f"step {step_size:g}" if step_size is not None else "step 2.5*eps/steps"
+    attack_note = f"{step_note}, {'random start' if random_start else 'no random start'}" + (
+        f", kappa {kappa:g}" if objective == "cw" else "")
     labels = _labels(model_paths)
     click.echo(f"manifold distance on {data.name} test ({len(test)} images, bounds {test.bounds}): "
-               f"{_OBJECTIVE_NAMES[objective]} l2 PGD-{steps}, eps {eps:g}; projection "
-               f"{'dec(enc(x))' if optimize_steps == 0 else f'{optimize_steps} latent steps'} -> {out_dir}")
+               f"{_OBJECTIVE_NAMES[objective]} l2 PGD-{steps}, eps {eps:g} ({attack_note}); projection "
+               f"{projection_text} -> {out_dir}")
     results: dict[str, dict[str, Any]] = {}
     for label, classifier in zip(labels, classifiers):
         click.echo(f"  {label}")
         results[label] = manifold_study(
-            classifier, projector, test, eps=eps, steps=steps, objective=objective, batch_size=batch_size,
-            seed=seed, examples=examples,
+            classifier, projector, test, eps=eps, steps=steps, objective=objective, step_size=step_size,
+            random_start=random_start, kappa=kappa, batch_size=batch_size, seed=seed, examples=examples,
             progress=lambda message: click.echo(f"    {message}", err=True))
 
     out = Path(out_dir)
@@ -204,6 +289,8 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
             "adversarial_mean": float(adv.mean()) if adv.size else float("nan"),
             "adversarial_median": float(np.median(adv)) if adv.size else float("nan"),
             "eps": eps, "steps": steps, "objective": objective, "optimize_steps": optimize_steps,
+            "step_size": step_size, "random_start": random_start, "kappa": kappa if objective == "cw" else None,
+            "projection": projection,
         })
     manifold_csv = write_csv(rows, out / "manifold.csv", ["model", "kind", "index", "distance"])
     summary_csv = write_csv(summary, out / "summary.csv", list(summary[0]))
@@ -211,7 +298,9 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
     grid = plot_adversarial_grid(results, out / "grid.png", bounds=test.bounds) if examples else None
     atomic_json({"vaegan": str(vaegan_file), "models": dict(zip(labels, map(str, model_paths))),
                  "dataset": data.name, "bounds": list(test.bounds), "limit": limit, "eps": eps, "steps": steps,
-                 "objective": objective, "optimize_steps": optimize_steps, "seed": seed},
+                 "objective": objective, "optimize_steps": optimize_steps, "step_size": step_size,
+                 "random_start": random_start, "kappa": kappa if objective == "cw" else None,
+                 "projection": projection, "seed": seed},
                 out / "manifold.json")
 
     click.echo(f"{'model':<24} {'acc':>6} {'success':>8} {'d_pi clean':>11} {'d_pi adv':>9}")

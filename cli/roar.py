@@ -6,17 +6,40 @@ from pathlib import Path
 
 import click
 
+from cli.outdir import check_out_dir
 from cli.runs import parse_methods
 from tfrobust.config import OptimizerConfig, parse_number
 from tfrobust.data import DATASETS
 from tfrobust.models import MODELS
 
 
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split())
+
+
 def _fractions(text: str) -> list[float]:
+    """``--fractions 0.1,0.5``: numbers in (0, 1]; no empty items."""
+    items = text.split(",")
+    if not text.strip() or any(not f.strip() for f in items):
+        raise click.BadParameter(f"expected comma-separated fractions in (0, 1], e.g. 0.1,0.5; got {text!r}",
+                                 param_hint="--fractions")
     try:
-        return [parse_number(f, name="--fractions") for f in text.split(",") if f.strip()]
+        values = [parse_number(f, name="--fractions", finite=True) for f in items]
     except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--fractions") from None
+        raise click.UsageError(_one_line(err)) from None  # the message names --fractions
+    bad = [f for f in values if not 0 < f <= 1]
+    if bad:
+        raise click.BadParameter(f"every fraction must be in (0, 1] (0 is always measured), got {text!r}",
+                                 param_hint="--fractions")
+    return values
+
+
+def _number(text: str, hint: str) -> float:
+    """A finite number that float32 holds (retraining and filling run in float32)."""
+    try:
+        return parse_number(text, name=hint, float32=True)
+    except ValueError as err:
+        raise click.UsageError(_one_line(err)) from None  # the message names the option
 
 
 @click.command(short_help="Remove (ROAR) or keep (KAR) and retrain: attribution scores vs random.")
@@ -42,6 +65,15 @@ def _fractions(text: str) -> list[float]:
 @click.option("--fill", default="mean", show_default=True,
               help="Replacement value: 'mean' (per-channel training mean) or a number in data units.")
 @click.option("--signed", is_flag=True, help="Rank by the signed channel sum of a map instead of |map|.")
+@click.option("--label", type=click.Choice(["predicted", "true"]), default="predicted", show_default=True,
+              help="Whose map ranks the pixels: the evaluated model's predicted class (the authors' code, "
+                   "3.4 CIFAR-10 ROAR KAR) or the dataset's true label.")
+@click.option("--ties", type=click.Choice(["random", "index"]), default="random", show_default=True,
+              help="Order of equal scores: random, seeded (the authors' code adds U(0, 1e-8) noise) or "
+                   "index (reading order).")
+@click.option("--end-point", type=click.Choice(["chance", "none"]), default="chance", show_default=True,
+              help="Close the curves at (1, 1/K) before the areas of mu (the authors' code, 3.5 Result "
+                   "Analysis) or not (none).")
 @click.option("--sequential", is_flag=True, help="Train members one by one instead of as a batched ensemble.")
 @click.option("--group-size", type=int, default=8, show_default=True, help="Members per batched ensemble.")
 @click.option("--jit/--no-jit", "jit", default=None, help="XLA for the retraining (default: Keras auto).")
@@ -51,8 +83,9 @@ def _fractions(text: str) -> list[float]:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, fraction_text: str, repeats: int,
          keep: bool, arch: str | None, epochs: int, batch_size: int, lr: str | None, limit: int | None,
-         test_limit: int | None, fill: str, signed: bool, sequential: bool, group_size: int, jit: bool | None,
-         bounds: str | None, data_dir: str | None, seed: int, quiet: bool) -> None:
+         test_limit: int | None, fill: str, signed: bool, label: str, ties: str, end_point: str, sequential: bool,
+         group_size: int, jit: bool | None, bounds: str | None, data_dir: str | None, seed: int,
+         quiet: bool) -> None:
     """Remove (ROAR) or keep (KAR) and retrain: attribution quality against a random baseline.
 
     Kim et al. 2019 sec. 3.2. Writes OUT/roar.csv (method, mode, fraction,
@@ -67,10 +100,16 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
     methods = parse_methods(method_text)
     fractions = _fractions(fraction_text)
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--repeats", repeats),
-                        ("--group-size", group_size)):
-        if value < 1:
+                        ("--group-size", group_size), ("--limit", limit), ("--test-limit", test_limit)):
+        if value is not None and value < 1:
             raise click.BadParameter(f"must be >= 1, got {value}", param_hint=name)
-    fill_value: str | float = fill if fill == "mean" else parse_number(fill, name="--fill")
+    if seed < 0:
+        raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
+    fill_value: str | float = fill if fill == "mean" else _number(fill, "--fill")
+    learning_rate = None if lr is None else _number(lr, "--lr")
+    if learning_rate is not None and learning_rate <= 0:
+        raise click.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
+    check_out_dir(out_dir)
     path = model_file(model_path)
     trained = run_config(path.parent)
     arch_name = arch or (trained.get("model") or {}).get("arch")
@@ -80,16 +119,21 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
     data = data_config(path, dataset=dataset, data_dir=data_dir, classes=None, limit=limit, bounds=bounds)
     train_ds = load_split(data, "train", seed=seed)
     test_ds = load_split(data, "test", seed=seed, limit=test_limit)
+    lo, hi = train_ds.bounds
+    if isinstance(fill_value, float) and not lo <= fill_value <= hi:
+        raise click.BadParameter(f"must lie within the data bounds [{lo:g}, {hi:g}], got {fill}", param_hint="--fill")
     model = load_checked_model(path, tuple(train_ds.input_shape), data.name)
-    optimizer = OptimizerConfig(learning_rate=parse_number(lr, name="--lr")) if lr else OptimizerConfig()
+    optimizer = OptimizerConfig() if learning_rate is None else OptimizerConfig(learning_rate=learning_rate)
     mode = "kar" if keep else "roar"
     click.echo(f"{mode.upper()} of {', '.join(methods)} for {path} on {data.name} ({len(train_ds)} train / "
                f"{len(test_ds)} test images): retraining {arch_name}, fractions {fractions}, {repeats} repeat(s), "
-               f"{epochs} epoch(s), {'sequential' if sequential else f'batched x{group_size}'} -> {out_dir}")
+               f"{epochs} epoch(s), {'sequential' if sequential else f'batched x{group_size}'}; maps of the "
+               f"{label} class, {ties} ties, end point {end_point} -> {out_dir}")
     result = run_roar(model, train_ds, test_ds, out_dir=out_dir, methods=methods, arch=arch_name,
                       arch_options=arch_options, fractions=fractions, repeats=repeats, modes=(mode,),
                       epochs=epochs, batch_size=batch_size, optimizer=optimizer, fill=fill_value,
-                      rank_mode="signed" if signed else "abs", batched=not sequential, group_size=group_size,
+                      rank_mode="signed" if signed else "abs", label=label, ties=ties, end_point=end_point,
+                      batched=not sequential, group_size=group_size,
                       seed=seed, jit_compile="auto" if jit is None else jit, progress=not quiet)
     out = Path(out_dir)
     figure = write_roar_figure(out / "roar.csv", out / "curves.png")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tfrobust.config import DataConfig, load_yaml
+from tfrobust.config import ConfigError, DataConfig, load_yaml
 
 __all__ = ["data_config", "load_checked_model", "load_split", "model_and_data", "model_file", "parse_methods",
            "run_config",
@@ -40,17 +41,38 @@ def parse_methods(text: str) -> list[str]:
 
 
 def run_data(model_dir: Path) -> dict[str, Any]:
-    """The data section of the run's config.yaml (bounds, classes), if any."""
+    """The data section of the run's config.yaml (bounds, classes), if any.
+
+    Raises:
+        ConfigError: config.yaml is unreadable, not YAML, or its data section
+            is not a valid data config (one line naming the file and field).
+    """
     path = model_dir / "config.yaml"
     if not path.is_file():
         return {}
-    return dict(load_yaml(path).get("data") or {})
+    section = _run_yaml(path).get("data") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: data must be a mapping, got {type(section).__name__}")
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    try:
+        DataConfig(**{k: v for k, v in section.items() if k in known})
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{path}: {' '.join(str(err).split())}") from err
+    return dict(section)
 
 
 def run_config(model_dir: Path) -> dict[str, Any]:
     """The whole config.yaml of a run directory ({} if absent)."""
     path = model_dir / "config.yaml"
-    return dict(load_yaml(path)) if path.is_file() else {}
+    return _run_yaml(path) if path.is_file() else {}
+
+
+def _run_yaml(path: Path) -> dict[str, Any]:
+    """A run's config.yaml as a dict; ConfigError (one line naming the file) if unreadable."""
+    try:
+        return dict(load_yaml(path))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from err
 
 
 def data_config(path: Path, *, dataset: str | None, data_dir: str | None, classes: str | None,
@@ -83,13 +105,22 @@ def load_split(data: DataConfig, split: str, *, seed: int, limit: int | None = N
 
 
 def load_checked_model(path: Path, input_shape: tuple[int, ...], name: str) -> Any:
-    """Loads a model (safe mode); UsageError if it does not take ``input_shape`` inputs."""
+    """Loads a model (safe mode); UsageError if it does not take ``input_shape`` inputs.
+
+    Raises:
+        FileNotFoundError, ValueError: the file is missing or not a loadable
+            model (one line naming it).
+        click.UsageError: the input shape differs from ``input_shape``.
+    """
     from tfrobust.training import load_model
 
     model = load_model(path)
-    if tuple(model.inputs[0].shape[1:]) != tuple(input_shape):
-        raise click.UsageError(f"the model takes inputs {tuple(model.inputs[0].shape[1:])}, "
-                               f"{name} has {tuple(input_shape)}")
+    try:
+        shape = tuple(model.inputs[0].shape[1:])
+    except (AttributeError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the model has no fixed input shape") from err
+    if shape != tuple(input_shape):
+        raise click.UsageError(f"the model takes inputs {shape}, {name} has {tuple(input_shape)}")
     return model
 
 

@@ -1,4 +1,4 @@
-"""``tfrobust study``: run a study from a config, show its status, write its results table."""
+"""``tfrobust study``: check and run a study from a config, show its status, write its results and report."""
 
 from __future__ import annotations
 
@@ -15,6 +15,32 @@ def study() -> None:
     """Run the papers' studies from config files, resumably (configs/studies/*.yaml)."""
 
 
+def _report_failed(problems: tuple[str, ...], page: Path | None) -> str:
+    """One line for report items in error: the first, how many more, and where to see them."""
+    more = f" (and {len(problems) - 1} more report error(s))" if len(problems) > 1 else ""
+    where = f"; see {page}" if page is not None else ""
+    return f"error: {problems[0]}{more}{where}"
+
+
+@study.command("check")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--preset", default=None,
+              help="Check this preset only (default: the params as written and every preset).")
+def check(config: str, preset: str | None) -> None:
+    """Check CONFIG without running anything: fields, grid, stages, report items and every cell's params.
+
+    Exits with status 2 and one line naming the stage, cell and param on the first problem.
+    """
+    from tfrobust.studies import load_study_spec
+    from tfrobust.studies.check import check_study
+
+    spec = load_study_spec(config)
+    presets = [preset] if preset is not None else [None, *spec.presets]
+    for name in presets:
+        cells = check_study(spec, name)
+        click.echo(f"{spec.name} (preset {name or 'none'}): {len(cells)} cells ok")
+
+
 @study.command("run")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -29,8 +55,11 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
         no_report: bool) -> None:
     """Run every cell of CONFIG not done yet; finished cells are never recomputed.
 
-    Ends by writing DIR/figures/, DIR/tables/ and DIR/report.html (the last line
-    printed is the report's path).
+    Every cell's params are checked against its kind before any cell runs. Temp
+    files a killed run left are removed. Ends by writing DIR/figures/,
+    DIR/tables/ and DIR/report.html (the last line printed is the report's
+    path). Exits 1 when a cell failed, 2 when a report item is in error (the
+    report is still written, with the error in it).
     """
     from tfrobust.studies import load_study_spec, parse_shard, run_study
 
@@ -45,7 +74,12 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
     if not summary.ok:
         click.echo(f"error: {len(summary.failed)} cell(s) failed, {len(summary.skipped)} skipped; "
                    f"see `tfrobust study status {out_dir}`", err=True)
+    if summary.report_errors:
+        click.echo(_report_failed(summary.report_errors, summary.report), err=True)
+    if not summary.ok:
         sys.exit(1)
+    if summary.report_errors:
+        sys.exit(2)
 
 
 @study.command("status")
@@ -75,7 +109,8 @@ def report(out_dir: str) -> None:
     """(Re)write DIR/results.csv, the figures, tables and report.html of a study; print its results.
 
     Works on a partly finished study: items whose cells are not done yet show
-    as placeholders.
+    as placeholders. A report item in error (a missing column, a file no done
+    cell has) shows in the page, and the command then exits with status 2.
     """
     import pandas as pd
 
@@ -90,6 +125,7 @@ def report(out_dir: str) -> None:
             click.echo(pd.DataFrame(rows, dtype=object).fillna("").to_string(index=False))
     click.echo(f"results        {Path(out_dir) / RESULTS_NAME}")
     written = write_report(Path(out_dir))
-    for error in written.errors:
-        click.echo(f"warning: {error}", err=True)
     click.echo(f"report         {written.path}")
+    if written.problems:
+        click.echo(_report_failed(written.problems, written.path), err=True)
+        sys.exit(2)

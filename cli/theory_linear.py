@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from cli.outdir import check_out_dir
 from tfrobust.config import parse_number
 
 __all__ = ["linear"]
@@ -30,16 +31,22 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _numbers(text: str, option: str) -> list[float]:
+def _number(text: str, option: str) -> float:
+    """A finite number >= 0 that float32 holds (radii and rates enter float32 tensors)."""
     try:
-        values = [parse_number(v.strip(), name=option) for v in text.split(",") if v.strip()]
+        return parse_number(text.strip(), name=option, minimum=0, float32=True)
     except ValueError as err:
-        raise click.ClickException(f"{option}: {_one_line(str(err))}") from None
-    if not values:
+        message = _one_line(str(err))
+        raise click.ClickException(message if message.startswith(option) else f"{option}: {message}") from None
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    items = text.split(",")
+    if not text.strip():
         raise click.ClickException(f"{option}: give at least one number, got {text!r}")
-    if any(v < 0 for v in values):
-        raise click.ClickException(f"{option}: values must be >= 0, got {text!r}")
-    return values
+    if any(not v.strip() for v in items):
+        raise click.ClickException(f"{option}: expected comma-separated numbers, got {text!r}")
+    return [_number(v, option) for v in items]
 
 
 def _integers(text: str, option: str) -> list[int]:
@@ -131,9 +138,10 @@ def _run(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_t
         raise click.ClickException(f"--limit: must be >= 0, got {limit}")
     if seed < 0:
         raise click.ClickException(f"--seed: must be >= 0, got {seed}")
-    lr = parse_number(lr_text, name="--lr")
+    lr = _number(lr_text, "--lr")
     if lr <= 0:
         raise click.ClickException(f"--lr: must be > 0, got {lr_text}")
+    check_out_dir(out_dir)
 
     import numpy as np
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from cli.outdir import check_out_dir
 from tfrobust.config import parse_number
 
 __all__ = ["tsipras"]
@@ -22,10 +23,11 @@ def _number(value: str | None, option: str) -> float | None:
 
 
 def _float(value: str, option: str) -> float:
+    """A number that float32 holds (the data and models are float32): NaN, +-inf and overflow are refused."""
     try:
-        return parse_number(value, name=option)
+        return parse_number(value, name=option, float32=True)
     except ValueError as err:
-        raise click.BadParameter(str(err), param_hint=option) from None
+        raise click.UsageError(" ".join(str(err).split())) from None  # the message names the option
 
 
 def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -103,7 +105,7 @@ def tsipras(d: int, eta_text: str | None, p_text: str, eps_text: str | None, n_t
         if bad:
             raise click.BadParameter(message, param_hint=option)
     d, eta, p, eps = validate_tsipras_setting(d=d, eta=eta, p=p, eps=eps)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     avg_std = averaged_classifier_accuracy(d, eta)

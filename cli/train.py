@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cli.outdir import check_out_dir
 from tfrobust.config import (
     DataConfig,
     ModelConfig,
@@ -78,6 +79,9 @@ def _with(config: Any, **changes: Any) -> Any:
               help="save OUT/snapshots/saliency_epochNNN.png (logit gradients of the first N test images) "
                    "and TensorBoard images in OUT/logs every epoch.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
+@click.option("--overwrite", is_flag=True,
+              help="Start over in an --out that holds a finished run or an unfinished run with other "
+                   "settings (removes only the files a run writes).")
 def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
           method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
           epochs: int | None, batch_size: int | None, limit: int | None, seed: int | None,
@@ -86,13 +90,19 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
           l2_step: str | None, random_start: bool | None, adv_fraction: float | None,
           robust_eval: int | None, targets: str | None, lambda_d: str | None,
           lambda_m: str | None, lambda_j: str | None, n_proj: str | None,
-          jacobian_eval: int | None, snapshot: int | None, quiet: bool) -> None:
+          jacobian_eval: int | None, snapshot: int | None, quiet: bool, overwrite: bool) -> None:
     """Train a classifier: standard, adversarial (PGD), ir (Interpretation
     Regularization with target maps) or jr (Jacobian Regularization).
 
     Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
     OUT/metrics.json and OUT/report.html with OUT/curves.png.
+
+    Re-running the same command after an interruption resumes the run after
+    its last finished epoch. Other settings, or an OUT holding a finished
+    run, are refused unless --overwrite; an OUT holding other files always.
+    A training whose loss or weights become NaN/inf fails (exit status 2).
     """
+    check_out_dir(out_dir)  # unwritable: refused before loading anything (what it holds: checked by the library)
     config = load_train_config(config_path) if config_path else TrainConfig()
     data_cfg: DataConfig = _with(config.data, name=dataset, data_dir=data_dir, classes=classes,
                                  limit=limit, bounds=bounds)
@@ -135,8 +145,10 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     )
     # A progress bar on a terminal; one line per epoch in logs and pipes.
     verbose = 2 if quiet or not sys.stdout.isatty() else 1
-    result = train_run(config, out_dir, verbose=verbose, callbacks=callbacks)
-    report = write_training_report(out_dir)
+    # The report is written before the run's backup is removed: an interrupted report is finished by a re-run.
+    result = train_run(config, out_dir, verbose=verbose, callbacks=callbacks, overwrite=overwrite,
+                       finalize=write_training_report)
+    report = Path(out_dir) / "report.html"
     m = result.metrics
     click.echo(f"test accuracy  {m['test_accuracy']:.4f}  (loss {m['test_loss']:.4f}, "
                f"{m['test_examples']} test images)")
@@ -161,7 +173,8 @@ def _regularization_options(config: TrainConfig, *, targets: str | None, lambda_
     for key in ("lambda_d", "lambda_m", "lambda_j"):
         flag = ir_flags.get(key, jr_flags.get(key))
         if flag is not None:
-            options[key] = parse_number(flag, name="--" + key.replace("_", "-"))
+            options[key] = parse_number(flag, name="--" + key.replace("_", "-"), finite=True, minimum=0,
+                                        float32=True)
     if targets is not None:
         options["targets"] = targets
     if n_proj is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,10 @@ __all__ = [
     "ModelConfig",
     "OptimizerConfig",
     "TrainConfig",
+    "FLOAT32_MAX",
+    "MODEL_SELECTIONS",
+    "FLOAT32_TINY",
+    "check_number",
     "parse_number",
     "parse_int_list",
     "load_yaml",
@@ -40,6 +45,8 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
+#: How ``optimizer.weight_decay`` acts: Keras's decoupled decay or an L2 term added to the gradient.
+WEIGHT_DECAY_MODES = ("decoupled", "coupled")
 AUGMENTATIONS = ("crop_flip",)
 JIT_CHOICES = ("auto", True, False)
 
@@ -51,23 +58,71 @@ class ConfigError(ValueError):
 _FRACTION = re.compile(r"^\s*([-+]?[0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*$")
 
 
-def parse_number(value: Any, *, name: str = "value") -> float:
+#: The largest finite float32 value; radii and step sizes must not exceed it.
+FLOAT32_MAX = 3.4028234663852886e38
+#: The smallest normal float32 value; smaller non-zero magnitudes flush to 0 on some devices.
+FLOAT32_TINY = 1.1754943508222875e-38
+
+
+def check_number(value: float, *, name: str = "value", finite: bool = False, minimum: float | None = None,
+                 float32: bool = False) -> float:
+    """Range checks of an already parsed number (NaN is always an error).
+
+    Args:
+        value: the number.
+        name: field name used in the error message.
+        finite: refuse +-inf.
+        minimum: refuse values below it.
+        float32: the value must survive the cast to float32 unchanged in kind:
+            finite, ``|value| <= FLOAT32_MAX`` and either 0 or
+            ``|value| >= FLOAT32_TINY`` (implies ``finite``).
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        ConfigError: a one-line message naming ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond float64
+        raise ConfigError(f"{name}: an integer with {len(str(value))} digits is too large for a float") from None
+    if math.isnan(out):
+        raise ConfigError(f"{name}: expected a number, got nan")
+    if (finite or float32) and not math.isfinite(out):
+        raise ConfigError(f"{name} must be a finite number, got {out!r}")
+    if minimum is not None and out < minimum:
+        raise ConfigError(f"{name} must be >= {minimum:g}, got {out:g}")
+    if float32 and abs(out) > FLOAT32_MAX:
+        raise ConfigError(f"{name}={out:g} overflows float32 (the largest float32 is {FLOAT32_MAX:.4g})")
+    if float32 and 0 < abs(out) < FLOAT32_TINY:
+        raise ConfigError(f"{name}={out:g} is too small for float32 (use 0 or a magnitude >= {FLOAT32_TINY:.4g})")
+    return out
+
+
+def parse_number(value: Any, *, name: str = "value", finite: bool = False, minimum: float | None = None,
+                 float32: bool = False) -> float:
     """Parses an int, float or a fraction string such as ``"8/255"``.
 
     Args:
         value: a number or a string (``"0.3"``, ``"8/255"``, ``"1e-3"``).
         name: field name used in the error message.
+        finite, minimum, float32: optional range checks, see :func:`check_number`
+            (radii and step sizes use ``minimum=0, float32=True``). Without
+            them ``"inf"`` is accepted (unbounded data has bounds ``-inf,inf``).
 
     Returns:
         The value as a float.
 
     Raises:
-        ConfigError: if the value is not a finite number.
+        ConfigError: if the value is not a number, is NaN, or fails a requested check.
     """
     if isinstance(value, bool):
         raise ConfigError(f"{name}: expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        out = float(value)
+    if isinstance(value, numbers.Real):
+        out: Any = value
     elif isinstance(value, str):
         match = _FRACTION.match(value)
         try:
@@ -82,9 +137,9 @@ def parse_number(value: Any, *, name: str = "value") -> float:
             raise ConfigError(f"{name}: expected a number, got {value!r}") from err
     else:
         raise ConfigError(f"{name}: expected a number, got {value!r}")
-    if math.isnan(out):
+    if isinstance(out, float) and math.isnan(out):
         raise ConfigError(f"{name}: expected a number, got {value!r}")
-    return out
+    return check_number(out, name=name, finite=finite, minimum=minimum, float32=float32)
 
 
 def parse_int_list(value: Any, *, name: str = "value") -> tuple[int, ...] | None:
@@ -93,7 +148,9 @@ def parse_int_list(value: Any, *, name: str = "value") -> tuple[int, ...] | None
         return None
     items: Sequence[Any]
     if isinstance(value, str):
-        items = [v for v in value.replace(" ", "").split(",") if v != ""]
+        items = value.replace(" ", "").split(",")
+        if "" in items:
+            raise ConfigError(f"{name}: empty item in {value!r} (write e.g. 5,7)")
     elif isinstance(value, (list, tuple)):
         items = value
     else:
@@ -217,7 +274,13 @@ class OptimizerConfig:
         learning_rate: initial learning rate.
         beta_1, beta_2, epsilon: Adam parameters.
         momentum, nesterov: SGD parameters.
-        weight_decay: decoupled weight decay of the Keras optimizer, or None.
+        weight_decay: weight decay factor, or None.
+        weight_decay_mode: ``decoupled`` (default; Keras: ``w -= lr * wd * w``
+            each step, outside the momentum) or ``coupled`` (PyTorch
+            ``torch.optim.SGD(weight_decay=wd)``, which the Noack et al. code
+            uses: ``wd * w`` is added to the gradient before momentum, i.e. an
+            L2 penalty ``wd/2 ||w||^2``; with momentum 0.9 it decays about 10x
+            more than the decoupled form of the same value).
         schedule: ``constant`` or ``cosine`` (decays to 0 over all steps).
     """
 
@@ -230,6 +293,7 @@ class OptimizerConfig:
     nesterov: bool = False
     weight_decay: float | None = None
     schedule: str = "constant"
+    weight_decay_mode: str = "decoupled"
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
@@ -250,8 +314,15 @@ class OptimizerConfig:
             if wd < 0:
                 raise ConfigError(f"optimizer.weight_decay must be >= 0, got {wd}")
             _set(self, "weight_decay", wd)
+        if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
+            raise ConfigError(f"optimizer.weight_decay_mode must be one of {WEIGHT_DECAY_MODES}, "
+                              f"got {self.weight_decay_mode!r}")
         if not isinstance(self.nesterov, bool):
             raise ConfigError(f"optimizer.nesterov must be true or false, got {self.nesterov!r}")
+
+
+#: Which weights a training run keeps (``TrainConfig.model_selection``).
+MODEL_SELECTIONS = ("last", "best_validation", "best_test_set")
 
 
 @dataclass(frozen=True)
@@ -271,6 +342,16 @@ class TrainConfig:
         jit_compile: ``auto`` (Keras: XLA on GPU only), true or false.
         deterministic: enable TensorFlow op determinism (slower on GPU).
         validate: evaluate on the test split after every epoch.
+        model_selection: which weights the run keeps: ``last`` (the last
+            epoch's), ``best_validation`` (the best validation accuracy after
+            ``selection_start`` of training, on ``validation_size`` examples
+            held out from the training split) or ``best_test_set`` (the same
+            on the test split: Noack et al.'s code; selection on the test set,
+            so its test numbers are optimistic). See docs/fidelity.md.
+        validation_size: examples held out for ``best_validation`` (an
+            integer, or a fraction of the training split).
+        selection_start: fraction of the epochs after which an epoch may be
+            selected (Noack's code: ``epoch > 0.5 * n_epochs``).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -284,6 +365,9 @@ class TrainConfig:
     jit_compile: Any = "auto"
     deterministic: bool = False
     validate: bool = True
+    model_selection: str = "last"
+    validation_size: Any = 5000
+    selection_start: float = 0.5
 
     def __post_init__(self) -> None:
         for name, kind in (("data", DataConfig), ("model", ModelConfig), ("optimizer", OptimizerConfig)):
@@ -303,6 +387,17 @@ class TrainConfig:
         for name in ("deterministic", "validate"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.model_selection not in MODEL_SELECTIONS:
+            raise ConfigError(f"model_selection must be one of {', '.join(MODEL_SELECTIONS)}, "
+                              f"got {self.model_selection!r}")
+        size = self.validation_size
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not (
+                (isinstance(size, int) and size >= 1) or (isinstance(size, float) and 0.0 < size < 1.0)):
+            raise ConfigError(f"validation_size must be an integer >= 1 or a fraction in (0, 1), got {size!r}")
+        start = self.selection_start
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= float(start) < 1.0:
+            raise ConfigError(f"selection_start must be a number in [0, 1), got {start!r}")
+        _set(self, "selection_start", float(start))
 
 
 T = TypeVar("T")
@@ -350,6 +445,8 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (is it a YAML config?)") from err
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from err
     try:
@@ -365,8 +462,11 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_train_config(path: str | os.PathLike) -> TrainConfig:
-    """Loads and validates a training config file (see ``configs/``)."""
-    return train_config_from_dict(load_yaml(path))
+    """Loads and validates a training config file (see ``configs/``); an empty file is refused."""
+    values = load_yaml(path)
+    if not values:
+        raise ConfigError(f"{path}: the config is empty (expected a mapping such as `model: {{arch: ...}}`)")
+    return train_config_from_dict(values)
 
 
 def to_dict(config: Any) -> Any:

@@ -41,8 +41,10 @@ def test_stays_in_ball_and_bounds_and_leaves_inputs_alone(trained, norm, objecti
     model, x, y = trained
     x_copy, y_copy = x.copy(), y.copy()
     eps = 0.3 if norm == "linf" else 1.0
+    # A sign step has l2 length step * sqrt(d): keep it inside the ball's diameter (longer steps are refused).
+    step = 2.5 * eps / 7 / 6 if l2_step == "sign" else None
     x_adv = pgd(model, x, y, norm=norm, eps=eps, steps=7, bounds=BOUNDS, objective=objective,
-                l2_step=l2_step, restarts=2, seed=1, kappa=5.0).numpy()
+                l2_step=l2_step, restarts=2, seed=1, kappa=5.0, step_size=step).numpy()
     np.testing.assert_array_equal(x, x_copy)
     np.testing.assert_array_equal(y, y_copy)
     assert x_adv.shape == x.shape and x_adv.dtype == np.float32

@@ -151,10 +151,12 @@ def test_table_missing_values_and_default_rows(small):
     assert "–" not in (small.root / "tables" / "gaps.md").read_text()
 
 
-def test_images_placeholder_when_file_missing(small):
+def test_images_error_when_file_missing(small):
     item = run_report_item(small, {"type": "images", "name": "nofile", "stage": "gradients",
                                    "file": "other.npz", "arrays": ["x"]})
-    assert item.status == "pending" and "other.npz missing in all 2 done cells" in item.message
+    assert item.status == "error"
+    assert item.message.startswith("report.items[0].file: 'other.npz' is missing in all 2 done cells of stage "
+                                   "'gradients' (e.g. cells/gradients__")
     item = run_report_item(small, {"type": "images", "name": "noarray", "stage": "gradients", "arrays": ["grads"]})
     assert item.status == "error" and item.message.startswith("report.items[0].arrays: no array 'grads'")
 

@@ -44,6 +44,10 @@ def fgsm(
 
     Returns:
         (N, ...) adversarial examples.
+
+    Raises:
+        ValueError: as :func:`tfrobust.attacks.pgd` (a radius beyond float32,
+            NaN/inf or out-of-bounds ``x``, labels not in [0, K), ...).
     """
     return pgd(model_fn, x, y, norm=norm, eps=eps, steps=1, step_size=eps, bounds=bounds,
                objective=objective, random_start=False, restarts=1, targeted=targeted, kappa=kappa)

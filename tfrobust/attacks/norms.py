@@ -12,16 +12,20 @@ every axis but the first:
 - ``random_start(shape, eps, seed)``: a uniform draw from the eps-ball.
 
 Zero vectors are guarded: normalising or projecting a zero delta or gradient
-returns zeros, never NaN.
+returns zeros, never NaN. Called eagerly, every method refuses NaN/inf
+tensors and a radius that is negative, non-finite or beyond float32
+(one-line ValueError); inside a traced function these checks are skipped.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
+
+from tfrobust.attacks.checks import check_eps, check_finite
 
 __all__ = ["NORMS", "L2_STEPS", "Norm", "get_norm"]
 
@@ -35,6 +39,17 @@ def _flat_l2(v: tf.Tensor) -> tf.Tensor:
     return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes, keepdims=True))
 
 
+def _check_radius(eps: Any, name: str = "eps") -> None:
+    """A Python radius always; a tensor radius when executing eagerly."""
+    if isinstance(eps, (int, float, np.integer, np.floating)) or isinstance(eps, bool):
+        check_eps(eps, name=name)
+    elif tf.executing_eagerly():
+        value = np.asarray(eps.numpy() if hasattr(eps, "numpy") else eps, np.float64)
+        if value.size != 1:
+            raise ValueError(f"{name} must be a scalar radius, got shape {value.shape}")
+        check_eps(float(value.reshape(())), name=name)
+
+
 @dataclass(frozen=True)
 class Norm:
     """The geometry of one lp ball (``"linf"`` or ``"l2"``)."""
@@ -43,6 +58,8 @@ class Norm:
 
     def norm(self, v: tf.Tensor) -> tf.Tensor:
         """Per-example norm of ``v``: (N, ...) -> (N,)."""
+        v = tf.convert_to_tensor(v)
+        check_finite(v, "v")
         flat = tf.reshape(v, [tf.shape(v)[0], -1])
         if self.name == "linf":
             return tf.reduce_max(tf.abs(flat), axis=1)
@@ -50,6 +67,9 @@ class Norm:
 
     def project(self, delta: tf.Tensor, eps: Any) -> tf.Tensor:
         """Projects each example's ``delta`` onto the eps-ball around 0."""
+        delta = tf.convert_to_tensor(delta)
+        check_finite(delta, "delta")
+        _check_radius(eps)
         eps = tf.cast(eps, delta.dtype)
         if self.name == "linf":
             return tf.clip_by_value(delta, -eps, eps)
@@ -59,10 +79,15 @@ class Norm:
 
     def normalize_step(self, grad: tf.Tensor, rule: str = "normalized") -> tf.Tensor:
         """The unit ascent direction for a gradient (see module docstring)."""
+        if rule not in L2_STEPS:
+            raise ValueError(f"rule must be one of {', '.join(L2_STEPS)}, got {rule!r}")
+        grad = tf.convert_to_tensor(grad)
+        check_finite(grad, "grad")
         if self.name == "linf" or rule == "sign":
             return tf.sign(grad)
         length = _flat_l2(grad)
-        return tf.where(length > _TINY, grad / tf.maximum(length, _TINY), tf.zeros_like(grad))
+        # "<= _TINY" (not "> _TINY"): a NaN gradient must stay NaN (and be caught), not become a zero step.
+        return tf.where(length <= _TINY, tf.zeros_like(grad), grad / tf.maximum(length, _TINY))
 
     def random_start(self, shape: Any, eps: Any, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
         """A uniform sample of the eps-ball, one per example.
@@ -72,6 +97,7 @@ class Norm:
             eps: ball radius in data units.
             seed: (2,) int seed of the stateless random ops.
         """
+        _check_radius(eps)
         eps = tf.cast(eps, dtype)
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
         if self.name == "linf":
@@ -93,12 +119,6 @@ def get_norm(name: str) -> Norm:
     """The geometry for ``name``; ValueError for an unknown norm."""
     try:
         return NORMS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {name!r}") from None
 
-
-def check_eps(eps: float, *, name: str = "eps") -> float:
-    """Validates a radius in data units (finite, >= 0)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {eps!r}")
-    return float(eps)

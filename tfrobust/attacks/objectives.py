@@ -8,6 +8,10 @@
 
 Targeted attacks pass the target class as ``y`` and maximise the negative
 cross-entropy of the target, or the margin of the target over the others.
+
+Called eagerly, both refuse non-finite logits and labels that are not
+integers in [0, K) (one-line ValueError); traced (inside the attack's
+compiled step or a ``train_step``) they skip these checks.
 """
 
 from __future__ import annotations
@@ -16,13 +20,25 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from tfrobust.attacks.checks import check_eps, check_finite, check_labels
+
 __all__ = ["OBJECTIVES", "xent", "cw_margin", "get_objective"]
+
+
+def _checked(logits: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    logits = tf.convert_to_tensor(logits)
+    if logits.shape.rank != 2:
+        raise ValueError(f"logits must have shape (N, K), got {logits.shape}")
+    check_finite(logits, "logits")
+    k = logits.shape[-1]
+    return logits, check_labels(y, logits.shape[0], None if k is None else int(k))
 
 
 def xent(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa: float = 0.0) -> tf.Tensor:
     """Cross-entropy of label ``y``: (N, K), (N,) -> (N,). Targeted: its negative."""
     del kappa
-    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
+    logits, y = _checked(logits, y)
+    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
     return -loss if targeted else loss
 
 
@@ -32,7 +48,9 @@ def cw_margin(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa:
     Untargeted: ``min(max_{j != y} z_j - z_y, kappa)``. Targeted (``y`` is the
     target t): ``min(z_t - max_{j != t} z_j, kappa)``.
     """
-    y = tf.cast(y, tf.int32)
+    logits, y = _checked(logits, y)
+    if not isinstance(kappa, tf.Tensor):
+        kappa = check_eps(kappa, name="kappa")
     onehot = tf.one_hot(y, tf.shape(logits)[-1], dtype=logits.dtype)
     label_logit = tf.reduce_sum(onehot * logits, axis=-1)
     others = logits - onehot * tf.constant(1e9, logits.dtype)  # mask the label out of the max
@@ -48,5 +66,5 @@ def get_objective(name: str) -> Callable[..., tf.Tensor]:
     """The objective for ``name``; ValueError for an unknown one."""
     try:
         return OBJECTIVES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}") from None

@@ -20,7 +20,6 @@ function, not a fresh lambda per call.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,11 +29,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks.norms import L2_STEPS, Norm, check_eps, get_norm
+from tfrobust.attacks.checks import (
+    check_eps,
+    check_finite,
+    check_in_bounds,
+    check_l2_extent,
+    check_labels,
+    num_logits,
+)
+from tfrobust.attacks.norms import L2_STEPS, Norm, get_norm
 from tfrobust.attacks.objectives import get_objective
 from tfrobust.config import parse_number
 
-__all__ = ["PGD", "pgd", "call_model", "default_step_size"]
+__all__ = ["LONG_STEPS", "PGD", "pgd", "call_model", "check_step_length", "cut_step_size", "default_step_size",
+           "step_length"]
+
+#: What to do with a step longer than the ball's diameter: refuse it, or cut it to the diameter.
+LONG_STEPS = ("refuse", "cut")
 
 ModelFn = Callable[[tf.Tensor], tf.Tensor]
 
@@ -43,7 +54,13 @@ _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.
 
 
 def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
-    """Logits of ``x``; Keras models and layers run with ``training=False``."""
+    """Logits of ``x``; Keras models and layers run with ``training=False``.
+
+    Called eagerly, a non-finite ``x`` is a ValueError (traced: unchecked).
+    """
+    if tf.executing_eagerly():
+        x = tf.convert_to_tensor(x)
+        check_finite(x, "x")
     if isinstance(model_fn, keras.layers.Layer):
         return model_fn(x, training=False)
     return model_fn(x)
@@ -51,7 +68,88 @@ def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
 
 def default_step_size(eps: float, steps: int) -> float:
     """Madry et al.'s rule of thumb: ``2.5 * eps / steps`` (the papers give none)."""
-    return 2.5 * eps / max(steps, 1)
+    eps = check_eps(eps)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    return 2.5 * eps / max(int(steps), 1)
+
+
+def step_length(norm: str, step_size: float, *, l2_step: str = "normalized", dim: int | None = None) -> float:
+    """Length of one PGD step, measured in the ball's own norm.
+
+    A linf sign step and a normalised l2 step have length ``step_size``; an
+    l2 sign step (Noack et al. eq. 11) moves every one of the ``dim`` input
+    values by ``step_size``, so its l2 length is ``step_size * sqrt(dim)``
+    (with ``dim`` unknown: the lower bound ``step_size``).
+    """
+    step_size = check_eps(step_size, name="step_size")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1):
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    if norm == "l2" and l2_step == "sign" and dim:
+        return float(step_size) * float(np.sqrt(dim))
+    return float(step_size)
+
+
+def check_step_length(norm: str, eps: float, steps: int, step_size: float, *, l2_step: str = "normalized",
+                      input_shape: Any = None) -> None:
+    """Refuses a PGD configuration whose single step is longer than the ball's diameter ``2 * eps``.
+
+    Such a step leaves the ball from any point in it, so every iterate is a
+    projected jump to the boundary and the iteration no longer refines
+    anything (e.g. l2 sign steps of the default size on CIFAR-10: length
+    24.8 against eps 1.25). One step (``steps <= 1``, FGSM-like) and
+    ``eps = 0`` (the input unchanged) are exempt.
+
+    Args:
+        norm, eps, steps, step_size, l2_step: the attack's settings (resolved step size).
+        input_shape: the shape of one input (without the batch axis), or None
+            when unknown; needed to measure l2 sign steps exactly.
+
+    Raises:
+        ValueError: one line naming ``step_size``.
+    """
+    eps = check_eps(eps)
+    step_size = check_eps(step_size, name="step_size")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if steps <= 1 or eps == 0:
+        return
+    dim = None if input_shape is None else int(np.prod([int(d) for d in input_shape]))
+    length = step_length(norm, step_size, l2_step=l2_step, dim=dim)
+    if length > 2.0 * eps * (1.0 + 1e-9):
+        rule = f"{norm} {'sign' if norm == 'linf' or l2_step == 'sign' else 'normalized'}"
+        where = f" over {dim} input values" if norm == "l2" and l2_step == "sign" and dim else ""
+        raise ValueError(
+            f"step_size: one {rule} step of size {step_size:.4g}{where} has {norm} length {length:.4g}, "
+            f"longer than the ball's diameter 2*eps = {2 * eps:.4g}; this is not PGD (use a smaller "
+            "step_size" + (", l2_step: normalized" if norm == "l2" and l2_step == "sign" else "")
+            + ", or long_steps: cut to cut it to 2*eps)")
+
+
+def cut_step_size(norm: str, eps: float, step_size: float, *, l2_step: str = "normalized",
+                  input_shape: Any = None) -> float:
+    """``step_size`` shortened so that one step is at most the ball's diameter ``2 * eps``.
+
+    Kim et al.'s code takes fixed steps (l2 2, linf 0.02) at every radius,
+    also where they exceed the diameter; ``long_steps="cut"`` runs those
+    configurations with the longest step that is still PGD. For linf and for
+    normalised l2 steps without a random start the cut changes nothing but the
+    path's first step (measured in docs/fidelity.md). An l2 sign step needs
+    ``input_shape`` (its length is ``step_size * sqrt(d)``).
+    """
+    eps = check_eps(eps)
+    step_size = check_eps(step_size, name="step_size")
+    dim = None if input_shape is None else int(np.prod([int(d) for d in input_shape]))
+    if norm == "l2" and l2_step == "sign" and not dim:
+        raise ValueError("long_steps: cutting an l2 sign step needs the input shape")
+    per_unit = step_length(norm, 1.0, l2_step=l2_step, dim=dim)
+    return float(min(float(step_size), 2.0 * float(eps) / per_unit))
+
+
+def _check_long_steps(value: Any) -> str:
+    if value not in LONG_STEPS:
+        raise ValueError(f"long_steps must be one of {', '.join(LONG_STEPS)}, got {value!r}")
+    return str(value)
 
 
 def _compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
@@ -123,19 +221,28 @@ def _check_bounds(bounds: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_inputs(x: tf.Tensor, y: tf.Tensor, lo: float, hi: float) -> None:
+def _check_inputs(model_fn: ModelFn, x: tf.Tensor, y: Any, lo: float, hi: float) -> tf.Tensor:
+    """Shapes always; eagerly also finite ``x`` within bounds and labels in [0, K). Returns int32 ``y``."""
     if x.shape.rank is None or x.shape.rank < 2:
         raise ValueError(f"x must be a batch (N, ...), got shape {x.shape}")
-    if y.shape.rank != 1 or (x.shape[0] is not None and y.shape[0] is not None and x.shape[0] != y.shape[0]):
-        raise ValueError(f"y must have shape ({x.shape[0]},), got {y.shape}")
-    if tf.executing_eagerly() and x.shape[0]:
-        x_min, x_max = float(tf.reduce_min(x)), float(tf.reduce_max(x))
-        tol = 1e-5 * max(1.0, abs(lo), abs(hi)) if math.isfinite(lo) and math.isfinite(hi) else 1e-5
-        if x_min < lo - tol or x_max > hi + tol:
-            raise ValueError(
-                f"x has values in [{x_min:.4g}, {x_max:.4g}], outside bounds ({lo:g}, {hi:g}); "
-                "attack inputs in the data's own range"
-            )
+    n = x.shape[0]
+    k = None
+    if tf.executing_eagerly() and n:
+        check_finite(x, "x")
+        check_in_bounds(x, lo, hi)
+        k = num_logits(model_fn, x)
+    return check_labels(y, n, k)
+
+
+def _check_adversarial(x_adv: tf.Tensor) -> None:
+    """Eagerly: refuse non-finite adversarial examples instead of returning (and scoring) them."""
+    if not tf.executing_eagerly() or not x_adv.shape.num_elements():
+        return
+    rows = tf.reduce_all(tf.math.is_finite(tf.reshape(x_adv, [tf.shape(x_adv)[0], -1])), axis=1)
+    bad = int(tf.size(rows) - tf.math.count_nonzero(rows, dtype=tf.int32))
+    if bad:
+        raise ValueError(f"PGD produced non-finite adversarial examples for {bad} of {int(tf.size(rows))} "
+                         "inputs (the model's logits or gradients are NaN or inf there)")
 
 
 def pgd(
@@ -156,6 +263,7 @@ def pgd(
     kappa: float = 0.0,
     seed: Any = 0,
     jit_compile: bool = True,
+    long_steps: str = "refuse",
 ) -> tf.Tensor:
     """Projected gradient ascent of an objective inside an lp ball.
 
@@ -181,13 +289,21 @@ def pgd(
             the first R starts are the same whatever the number of restarts.
         jit_compile: compile the eager step with XLA (see module docstring);
             ignored inside a traced function.
+        long_steps: ``"refuse"`` (default) a step longer than the ball's
+            diameter ``2 * eps``, or ``"cut"`` it to the diameter (Kim et al.'s
+            fixed steps at small radii; :func:`cut_step_size`).
 
     Returns:
         (N, ...) float32 adversarial examples with ``||x_adv - x||_p <= eps``
         and values within ``bounds``.
 
     Raises:
-        ValueError: bad arguments, or ``x`` outside ``bounds`` (eager only).
+        ValueError: bad arguments (eps and step_size must be finite, >= 0 and
+            within float32 range; for l2 also small enough that squared lengths
+            stay finite); and, eagerly only (one reduction each, skipped inside
+            a traced ``train_step``): NaN/inf in ``x``, ``x`` outside
+            ``bounds``, labels that are not integers in [0, K), or a non-finite
+            result (never returned).
     """
     geometry = get_norm(norm)
     loss_fn = get_objective(objective)
@@ -205,8 +321,15 @@ def pgd(
     kappa = check_eps(kappa, name="kappa")
 
     x = tf.convert_to_tensor(x, tf.float32)
-    y = tf.convert_to_tensor(y)
-    _check_inputs(x, y, lo, hi)
+    input_shape = x.shape[1:] if x.shape[1:].is_fully_defined() else None
+    if _check_long_steps(long_steps) == "cut" and eps > 0:
+        step_size = cut_step_size(geometry.name, eps, step_size, l2_step=l2_step, input_shape=input_shape)
+    check_step_length(geometry.name, eps, int(steps), step_size, l2_step=l2_step,  # before any model call
+                      input_shape=input_shape)
+    y = _check_inputs(model_fn, x, y, lo, hi)
+    if geometry.name == "l2":
+        dim = x.shape[1:].num_elements()
+        check_l2_extent(eps, step_size, sign_steps=l2_step == "sign", dim=dim)
     if eps == 0.0 or (steps == 0 and not random_start):
         return tf.identity(x)
 
@@ -224,6 +347,7 @@ def pgd(
             x_adv = x
         for _ in range(int(steps)):
             x_adv = step(x_adv, x, y, eps_t, size_t)
+        _check_adversarial(x_adv)
         if restarts == 1:
             best = x_adv
             break
@@ -263,8 +387,10 @@ class PGD:
     targeted: bool = False
     kappa: float = 0.0
     bounds: tuple[float, float] | None = None
+    long_steps: str = "refuse"
 
     def __post_init__(self) -> None:
+        _check_long_steps(self.long_steps)
         get_norm(self.norm)
         get_objective(self.objective)
         object.__setattr__(self, "eps", check_eps(parse_number(self.eps, name="eps")))
@@ -279,11 +405,25 @@ class PGD:
         if self.bounds is not None:
             object.__setattr__(self, "bounds", _check_bounds(self.bounds))
         object.__setattr__(self, "kappa", check_eps(parse_number(self.kappa, name="kappa"), name="kappa"))
+        size = check_eps(self.resolved_step_size, name="step_size")  # the default 2.5 * eps / steps too
+        if self.norm == "l2":
+            check_l2_extent(self.eps, size, sign_steps=self.l2_step == "sign")
+        # Refused here, before any work; l2 sign steps again at the first call, when the
+        # input size is known (or earlier with check_step_length(..., input_shape=...)).
+        if self.long_steps == "refuse":
+            check_step_length(self.norm, self.eps, int(self.steps), size, l2_step=self.l2_step)
 
     @property
     def resolved_step_size(self) -> float:
         """The step size used: the configured one or ``2.5 * eps / steps``."""
         return self.step_size if self.step_size is not None else default_step_size(self.eps, self.steps)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        """Refuses this attack for inputs of ``input_shape`` (no batch axis) if one step is
+        longer than the ball's diameter (:func:`check_step_length`; matters for l2 sign steps)."""
+        if self.long_steps == "refuse":
+            check_step_length(self.norm, self.eps, int(self.steps), self.resolved_step_size,
+                              l2_step=self.l2_step, input_shape=input_shape)
 
     def __call__(self, model_fn: ModelFn, x: Any, y: Any, *, bounds: tuple[float, float] | None = None,
                  seed: Any = 0) -> tf.Tensor:
@@ -293,7 +433,7 @@ class PGD:
         return pgd(model_fn, x, y, norm=self.norm, eps=self.eps, steps=self.steps, bounds=bounds,
                    step_size=self.resolved_step_size, objective=self.objective,
                    random_start=self.random_start, restarts=self.restarts, l2_step=self.l2_step,
-                   targeted=self.targeted, kappa=self.kappa, seed=seed)
+                   targeted=self.targeted, kappa=self.kappa, seed=seed, long_steps=self.long_steps)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for configs and ``get_config``)."""

@@ -8,6 +8,11 @@ Every function runs the model with ``training=False`` (no dropout, no
 BatchNorm updates) inside one compiled ``tf.function`` cached per model, so
 repeated calls do not retrace. Pass a long-lived ``keras.Model`` (or
 function), not a fresh lambda per call.
+
+Called eagerly, every function refuses NaN/inf inputs, labels that are not
+integers in [0, K) (K: the model's number of logits) and non-finite results,
+with a one-line ValueError; traced (inside a ``train_step``) these checks are
+skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+
+from tfrobust.attribution.checks import check_finite, check_labels, num_logits
 
 __all__ = ["gradient", "gradient_input", "logit_gradient", "BASE_MAPS"]
 
@@ -58,31 +65,28 @@ def compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callab
     return fn
 
 
-def prepare(x: Any, y: Any) -> tuple[tf.Tensor, tf.Tensor]:
+def prepare(x: Any, y: Any, model: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Convert and check ``x`` (N, ...) float32 and ``y`` (N,) int32 labels.
 
     One-hot / probability labels of shape (N, K) are reduced with ``argmax``.
+    Called eagerly (one reduction each; skipped when traced) it also refuses
+    NaN/inf in ``x`` or ``y`` and labels that are not integers ``>= 0`` and,
+    when ``model`` is given, ``< K``, the model's number of logits.
 
     Raises:
-        ValueError: ``x`` is not a batch or ``y`` does not match it.
+        ValueError: ``x`` is not a finite batch, or ``y`` does not match it
+            or is not a valid label (one line, naming the argument).
     """
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.convert_to_tensor(y)
     if x.shape.rank is None or x.shape.rank < 2:
         raise ValueError(f"x must be a batch (N, ...), got shape {x.shape}")
+    check_finite(x, "x")
     if y.shape.rank == 2:
+        check_finite(y, "y")
         y = tf.argmax(y, axis=-1)
-    if y.dtype.is_floating:
-        y_int = tf.cast(y, tf.int32)
-        if tf.executing_eagerly() and not bool(tf.reduce_all(tf.cast(y_int, y.dtype) == y)):
-            raise ValueError("y must hold integer class labels")
-        y = y_int
-    y = tf.cast(y, tf.int32)
-    if y.shape.rank != 1 or (x.shape[0] is not None and y.shape[0] is not None and x.shape[0] != y.shape[0]):
-        raise ValueError(f"y must have shape ({x.shape[0]},), got {y.shape}")
-    if tf.executing_eagerly() and y.shape[0] and int(tf.reduce_min(y)) < 0:
-        raise ValueError("y must hold class labels >= 0")
-    return x, y
+    k = num_logits(model, x) if model is not None and tf.executing_eagerly() and x.shape[0] else None
+    return x, check_labels(y, x.shape[0], k)
 
 
 def _loss_gradient(model_fn: ModelFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -116,7 +120,7 @@ BASE_MAPS: dict[str, MapFn] = {
 
 
 def _run(name: str, model_fn: ModelFn, x: Any, y: Any) -> tf.Tensor:
-    x, y = prepare(x, y)
+    x, y = prepare(x, y, model_fn)
     base = BASE_MAPS[name]
 
     def build() -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
@@ -125,7 +129,14 @@ def _run(name: str, model_fn: ModelFn, x: Any, y: Any) -> tf.Tensor:
 
         return attribute
 
-    return compiled(model_fn, ("map", name), build)(x, y)
+    maps = compiled(model_fn, ("map", name), build)(x, y)
+    check_map(maps, name)
+    return maps
+
+
+def check_map(maps: tf.Tensor, name: str) -> None:
+    """Eagerly: a map with NaN/inf (from non-finite logits or gradients) is an error, never returned."""
+    check_finite(maps, f"the {name} map", hint="the model's logits or gradients are not finite there")
 
 
 def gradient(model: ModelFn, x: Any, y: Any) -> tf.Tensor:

@@ -20,12 +20,14 @@ time, which suits the usual K <= 100. Norms of zero vectors are 0 with a zero
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.attribution.checks import check_finite
 from tfrobust.attribution.gradient import ModelFn, call_model, compiled, prepare
 from tfrobust.attribution.smoothgrad import seed_tensor
 
@@ -55,10 +57,28 @@ def safe_sqrt(squared: Any, *, floor: float = NORM_FLOOR) -> tf.Tensor:
 
     Returns:
         float tensor of the same shape and dtype.
+
+    Raises:
+        ValueError: a negative or non-finite ``floor``; called eagerly also
+            NaN/inf or negative values in ``squared`` (skipped when traced).
     """
     squared = tf.convert_to_tensor(squared)
     if not squared.dtype.is_floating:
         squared = tf.cast(squared, tf.float32)
+    _check_floor(floor)
+    check_finite(squared, "squared")
+    if tf.executing_eagerly() and squared.shape.num_elements() and float(tf.reduce_min(squared)) < 0:
+        raise ValueError(f"squared must hold values >= 0, got a minimum of {float(tf.reduce_min(squared)):g}")
+    return _sqrt_floor(squared, floor)
+
+
+def _check_floor(floor: Any) -> None:
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(floor) and floor >= 0):
+        raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
+
+
+def _sqrt_floor(squared: tf.Tensor, floor: float) -> tf.Tensor:
     ok = squared > tf.cast(floor * floor, squared.dtype)
     safe = tf.where(ok, squared, tf.ones_like(squared))
     return tf.where(ok, tf.sqrt(safe), tf.zeros_like(squared))
@@ -80,9 +100,17 @@ def safe_norm(v: Any, axis: Any = -1, *, keepdims: bool = False, floor: float = 
 
     Returns:
         float tensor: ``v``'s shape without (or with length-1) ``axis``.
+
+    Raises:
+        ValueError: a bad ``floor``; called eagerly also NaN/inf in ``v``
+            (skipped when traced, e.g. inside a ``train_step``).
     """
     v = tf.convert_to_tensor(v)
-    return safe_sqrt(tf.reduce_sum(tf.square(v), axis=axis, keepdims=keepdims), floor=floor)
+    if not v.dtype.is_floating:
+        v = tf.cast(v, tf.float32)
+    _check_floor(floor)
+    check_finite(v, "v")
+    return _sqrt_floor(tf.reduce_sum(tf.square(v), axis=axis, keepdims=keepdims), floor)
 
 
 def _unit_vectors(num_classes: int, n_proj: int, seed: tf.Tensor, batch: Any = None) -> tf.Tensor:
@@ -183,7 +211,13 @@ def _check_x(x: Any) -> tf.Tensor:
     x = tf.convert_to_tensor(x, tf.float32)
     if x.shape.rank is None or x.shape.rank < 2:
         raise ValueError(f"x must be a batch (N, ...), got shape {x.shape}")
+    check_finite(x, "x")
     return x
+
+
+def _check_result(values: tf.Tensor, what: str) -> tf.Tensor:
+    check_finite(values, what, hint="the model's logits or input gradients are not finite (or overflow float32)")
+    return values
 
 
 def jacobian_frobenius(model: ModelFn, x: Any, *, n_proj: int | None = None, seed: Any = 0) -> tf.Tensor:
@@ -220,14 +254,15 @@ def jacobian_frobenius(model: ModelFn, x: Any, *, n_proj: int | None = None, see
         zero Jacobian.
 
     Raises:
-        ValueError: ``x`` is not a batch, ``n_proj`` < 1 or the model's output is not (N, K).
+        ValueError: ``x`` is not a batch, ``n_proj`` < 1 or the model's output
+            is not (N, K); eagerly also NaN/inf in ``x`` or in the result.
 
     Ref: Noack et al. 2021, eq. 13 and 14; Hoffman et al. 2019, sec. 2.
     """
     x = _check_x(x)
     if n_proj is None:
         sq = _exact_fn(model)(x)
-        return safe_sqrt(tf.reduce_sum(sq, axis=1))
+        return _sqrt_floor(_check_result(tf.reduce_sum(sq, axis=1), "the squared Jacobian norm"), NORM_FLOOR)
     count = _check_int(n_proj, "n_proj", 1)
     seed_t = seed_tensor(seed)
 
@@ -238,7 +273,7 @@ def jacobian_frobenius(model: ModelFn, x: Any, *, n_proj: int | None = None, see
         return projected
 
     sq_est = compiled(model, ("jacobian", "projected", count), build)(x, seed_t)
-    return safe_sqrt(sq_est)
+    return _sqrt_floor(_check_result(sq_est, "the squared Jacobian norm estimate"), NORM_FLOOR)
 
 
 def logit_jacobian_norms(model: ModelFn, x: Any, y: Any, *, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -261,13 +296,14 @@ def logit_jacobian_norms(model: ModelFn, x: Any, y: Any, *, batch_size: int = 25
         per data unit; zeros (never NaN) for a constant model.
 
     Raises:
-        ValueError: bad shapes, ``batch_size`` < 1, or a label >= K.
+        ValueError: bad shapes, ``batch_size`` < 1, NaN/inf in ``x`` or in
+            the norms, or labels that are not integers in [0, K).
 
     Ref: Noack et al. 2021, Fig. 4 (``||J_c(x)||_F`` and ``||J_{!=c}(x)||_F``,
     the latter averaged over the logits that differ from the ground truth).
     """
     size = _check_int(batch_size, "batch_size", 1)
-    x, y = prepare(x, y)
+    x, y = prepare(x, y, model)
     fn = _exact_fn(model)
     n = int(x.shape[0])
     parts = [fn(x[i:i + size]).numpy() for i in range(0, n, size)]
@@ -275,6 +311,9 @@ def logit_jacobian_norms(model: ModelFn, x: Any, y: Any, *, batch_size: int = 25
     if not parts:
         return {"label": np.zeros((0,), np.float32), "other": np.zeros((0,), np.float32)}
     sq = np.concatenate(parts, axis=0).astype(np.float64)
+    if not np.isfinite(sq).all():
+        raise ValueError(f"the squared Jacobian slice norms have {int((~np.isfinite(sq)).sum())} non-finite values; "
+                         "the model's logits or input gradients are not finite (or overflow float32)")
     k = sq.shape[1]
     if labels.size and int(labels.max()) >= k:
         raise ValueError(f"y must hold class labels < {k} (the model's number of logits), got {int(labels.max())}")

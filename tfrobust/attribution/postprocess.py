@@ -3,6 +3,8 @@
 All functions are batched over the first axis (one map per example), take
 numpy arrays or tensors, return float32 numpy arrays, never modify their
 inputs, and never produce NaN for zero or constant maps (DESIGN.md sec. 6).
+Maps holding NaN or inf (or values beyond float32) are a one-line
+ValueError, never silently turned into zeros, 0 or 0.5.
 
 Ref: Noack et al. 2021, sec. 3.1 (thresholding) and 4.4 (permutation);
 Kim et al. 2019, Fig. 6 (channel sum + percentile clip display);
@@ -20,9 +22,20 @@ __all__ = ["threshold", "permute", "channel_sum_clip", "clip_3sigma", "diverging
 
 
 def _batch(maps: Any, name: str = "maps", min_rank: int = 2) -> np.ndarray:
-    arr = np.asarray(maps.numpy() if hasattr(maps, "numpy") else maps, dtype=np.float32)
+    """``maps`` as a float32 array of rank >= ``min_rank``; NaN, inf or float32 overflow is an error."""
+    raw = np.asarray(maps.numpy() if hasattr(maps, "numpy") else maps)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {raw.dtype}")
+    with np.errstate(over="ignore"):
+        arr = raw.astype(np.float32)
     if arr.ndim < min_rank:
         raise ValueError(f"{name} must be a batch (N, ...) of rank >= {min_rank}, got shape {arr.shape}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(arr.size - np.count_nonzero(finite))
+        cause = "overflow float32" if np.isfinite(raw).all() else "are NaN or inf"
+        raise ValueError(f"{name} has {bad} non-finite values of {arr.size} (they {cause}); "
+                         "post-processing needs finite maps")
     return arr
 
 

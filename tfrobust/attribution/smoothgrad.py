@@ -9,10 +9,13 @@ Noise is ABSOLUTE, in data units: ``x + e`` with ``e ~ N(0, sigma^2)``, so
 tf-keras-vis instead scale sigma by each input's value range; convert with
 ``sigma = level * (hi - lo)`` if you want theirs). The noisy inputs are NOT
 clipped to the data bounds unless ``bounds`` is given (SmoothGrad does not
-clip).
+clip). Noack et al.'s code (a1noack/interp_regularization,
+``ir_utils/interp_generators.py``, ``smoothgrad``) clips the noisy copies to
+[0, 1] and averages them together with the clean input (``j + 1 = 51`` maps
+for ``j = 50``): ``bounds=(0, 1), include_clean=True``.
 
 Speed and memory: all samples of a batch are evaluated inside ONE compiled
-``tf.function`` (cached per model, base, chunk and bounds), ``chunk`` noisy
+``tf.function`` (cached per model, base, chunk, bounds and include_clean), ``chunk`` noisy
 copies of every example at a time, i.e. batches of ``chunk * N`` inputs,
 accumulated over ``ceil(samples / chunk)`` iterations of a ``tf.while_loop``.
 The noise of sample ``s`` is ``stateless_normal(shape(x), fold_in(seed, s))``
@@ -29,7 +32,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attribution.gradient import BASE_MAPS, ModelFn, compiled, prepare
+from tfrobust.attribution.checks import check_in_bounds
+from tfrobust.attribution.gradient import BASE_MAPS, ModelFn, check_map, compiled, prepare
+from tfrobust.config import FLOAT32_MAX
 
 __all__ = ["smoothgrad", "seed_tensor", "DEFAULT_CHUNK"]
 
@@ -48,10 +53,15 @@ def seed_tensor(seed: Any) -> tf.Tensor:
     if isinstance(seed, (int, np.integer)):
         return tf.constant([int(seed), 0], tf.int64)
     try:
-        t = tf.cast(tf.reshape(tf.convert_to_tensor(seed), [2]), tf.int64)
+        raw = tf.reshape(tf.convert_to_tensor(seed), [2])
     except (TypeError, ValueError, tf.errors.InvalidArgumentError):
         raise ValueError(f"seed must be an int or a pair of ints, got {seed!r}") from None
-    return t
+    if raw.dtype.is_floating and tf.executing_eagerly() and not bool(
+            tf.reduce_all(tf.math.is_finite(raw) & tf.equal(raw, tf.round(raw)))):
+        raise ValueError(f"seed must be an int or a pair of ints, got {seed!r}")
+    if not (raw.dtype.is_integer or raw.dtype.is_floating):
+        raise ValueError(f"seed must be an int or a pair of ints, got dtype {raw.dtype.name}")
+    return tf.cast(raw, tf.int64)
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -60,8 +70,8 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _builder(model_fn: ModelFn, base: str, chunk: int,
-             bounds: tuple[float, float] | None) -> Callable[[], Callable[..., tf.Tensor]]:
+def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, float] | None,
+             include_clean: bool = False) -> Callable[[], Callable[..., tf.Tensor]]:
     base_fn = BASE_MAPS[base]
 
     def build() -> Callable[..., tf.Tensor]:
@@ -90,6 +100,8 @@ def _builder(model_fn: ModelFn, base: str, chunk: int,
 
             _, total = tf.while_loop(lambda c, total: c < n_chunks, body,
                                      (tf.constant(0, tf.int32), tf.zeros_like(x)))
+            if include_clean:  # the unnoised input as one more sample (Noack et al.'s code)
+                return (total + base_fn(model_fn, x, y)) / tf.cast(samples + 1, tf.float32)
             return total / tf.cast(samples, tf.float32)
 
         return smooth
@@ -108,6 +120,7 @@ def smoothgrad(
     seed: Any = 0,
     chunk: int | None = None,
     bounds: tuple[float, float] | None = None,
+    include_clean: bool = False,
 ) -> tf.Tensor:
     """SmoothGrad ``mean_s base(x + e_s)``, ``e_s ~ N(0, sigma^2)`` i.i.d. per value.
 
@@ -128,12 +141,17 @@ def smoothgrad(
             default ``min(samples, 16)``); memory grows as ``chunk * N``.
         bounds: optional (lo, hi): clip the noisy inputs to the data range.
             Default None: no clipping, as in SmoothGrad.
+        include_clean: also average the map of the unnoised ``x``, i.e.
+            ``(base(x) + sum_s base(x + e_s)) / (samples + 1)`` (Noack et
+            al.'s code); default False, the plain SmoothGrad mean.
 
     Returns:
         (N, ...) float32 tensor, same shape as ``x``.
 
     Raises:
-        ValueError: unknown ``base`` or an option out of range (named in the message).
+        ValueError: unknown ``base`` or an option out of range (named in the
+            message); eagerly also NaN/inf in ``x``, ``x`` outside ``bounds``
+            (when given), labels not integers in [0, K), or a non-finite map.
 
     Ref: Noack et al. 2021, sec. 3.1 and 4.1; Smilkov et al. 2017.
     """
@@ -143,8 +161,8 @@ def smoothgrad(
         sigma_f = float(sigma)
     except (TypeError, ValueError):
         raise ValueError(f"sigma must be a number >= 0, got {sigma!r}") from None
-    if not math.isfinite(sigma_f) or sigma_f < 0:
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    if not math.isfinite(sigma_f) or sigma_f < 0 or sigma_f > FLOAT32_MAX:
+        raise ValueError(f"sigma must be a finite number >= 0 within float32 range, got {sigma!r}")
     n = _check_int(samples, "samples", 1)
     size = min(n, DEFAULT_CHUNK) if chunk is None else min(_check_int(chunk, "chunk", 1), n)
     clip: tuple[float, float] | None = None
@@ -157,6 +175,13 @@ def smoothgrad(
             raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
         clip = (lo, hi)
     seed_t = seed_tensor(seed)
-    x, y = prepare(x, y)
-    fn = compiled(model, ("smoothgrad", base, size, clip), _builder(model, base, size, clip))
-    return fn(x, y, tf.constant(sigma_f, tf.float32), tf.constant(n, tf.int32), seed_t)
+    x, y = prepare(x, y, model)
+    if clip is not None:
+        check_in_bounds(x, *clip)
+    if not isinstance(include_clean, bool):
+        raise ValueError(f"include_clean must be true or false, got {include_clean!r}")
+    key = ("smoothgrad", base, size, clip) + (("include_clean",) if include_clean else ())
+    fn = compiled(model, key, _builder(model, base, size, clip, include_clean))
+    maps = fn(x, y, tf.constant(sigma_f, tf.float32), tf.constant(n, tf.int32), seed_t)
+    check_map(maps, "smoothgrad")
+    return maps

@@ -108,7 +108,7 @@ DATASET_OPTIONS: dict[str, dict[str, Any]] = {
     "fashion_mnist": {},
     "mnist": {},
     "cifar10": {},
-    "toy2d": {"n_per_class": synthetic.TOY2D_N_PER_CLASS},
+    "toy2d": {"n_per_class": synthetic.TOY2D_N_PER_CLASS, "geometry": "kim_notebook"},
     "tsipras": {
         "d": synthetic.TSIPRAS_D,
         "eta": None,
@@ -148,6 +148,9 @@ def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         resolved["eta"] = synthetic.validate_tsipras_eta(resolved["eta"], resolved["d"])
     elif name == "toy2d":
         resolved["n_per_class"] = synthetic._positive_int("n_per_class", resolved["n_per_class"])
+        if resolved["geometry"] not in synthetic.TOY2D_GEOMETRIES:
+            raise ValueError(f"geometry: expected one of {', '.join(synthetic.TOY2D_GEOMETRIES)} for dataset "
+                             f"toy2d, got {resolved['geometry']!r}")
     return resolved
 
 
@@ -389,7 +392,9 @@ def load_dataset(
         seed: non-negative integer for the synthetic datasets (ignored by
             file-backed ones); train and test use different streams.
         **options: dataset-specific (see :data:`DATASET_OPTIONS`):
-            toy2d ``n_per_class``; tsipras ``d``, ``eta``, ``p``, ``n``.
+            toy2d ``n_per_class``, ``geometry`` (``"kim_notebook"``: the
+            authors' notebook data, or ``"tilted"``); tsipras ``d``, ``eta``,
+            ``p``, ``n``.
 
     Returns:
         The :class:`Dataset`.
@@ -486,9 +491,15 @@ def dataset_info(
         default bounds), ``synthetic`` and ``options`` (resolved
         dataset-specific options, e.g. the computed tsipras ``eta``).
 
+    The sizes are those of complete files: idx files are decompressed and
+    counted against their headers (images and labels must agree), CIFAR-10
+    binary batches must hold whole records and python batches are decoded, so a
+    truncated file fails here as it would in :func:`load_dataset`.
+
     Raises:
         ValueError: unknown name or option.
         DatasetNotFoundError: the files were found nowhere.
+        CorruptDataError: a file is truncated or garbled (one line naming it).
     """
     spec = _spec(name)
     opts = _resolve_options(name, dict(options))

@@ -18,11 +18,23 @@ stateless random ops. Building the same pipeline twice therefore yields the
 same batches, epoch by epoch, and each epoch gets a new order and new crops.
 As everywhere in TensorFlow, op-level seeds combine with the global seed
 (``tf.random.set_seed`` / ``keras.utils.set_random_seed``): keep that fixed too.
+
+That order depends on how many times the pipeline was iterated in this
+process, so a training resumed in a new process would see other batches.
+``epochs=(first, stop)`` builds the resumable form instead: the batches of
+epochs ``first .. stop - 1`` one after another (iterate it with ``fit(...,
+steps_per_epoch=ceil(N / batch_size), initial_epoch=first)``), where epoch
+``e`` is ordered by ``stateless_shuffle`` with the key ``(seed, e)`` and the
+element at position ``p`` of epoch ``e`` is augmented with a key folded from
+``(seed, e, p)``. Epoch ``e`` is thus a pure function of ``(seed, e)``: the
+same in an uninterrupted run and in a run resumed at epoch ``e``, and
+independent of the global seed.
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -120,6 +132,7 @@ def make_pipeline(
     cache: bool = True,
     drop_remainder: bool = False,
     fill: float = 0.0,
+    epochs: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Build the tf.data pipeline of a dataset held in memory.
 
@@ -137,6 +150,10 @@ def make_pipeline(
             augmentation).
         drop_remainder: drop the last partial batch.
         fill: padding value for ``crop_flip``, in data units.
+        epochs: None (one epoch per iteration, see the module docstring), or
+            ``(first, stop)``: the batches of epochs ``first .. stop - 1`` in
+            one pass, each epoch ordered and augmented as a pure function of
+            ``(seed, epoch)`` (resumable; ``cache`` does not apply).
 
     Returns:
         A ``tf.data.Dataset`` of ``(x, y)`` or ``((x, target), y)`` batches:
@@ -176,6 +193,17 @@ def make_pipeline(
                 f"targets: {augment!r} needs maps of shape (N, {x.shape[1]}, {x.shape[2]}[, C]), got {targets.shape}"
             )
 
+    if epochs is not None:
+        if not isinstance(epochs, (tuple, list)) or len(epochs) != 2:
+            raise ValueError(f"epochs: expected (first, stop), got {epochs!r}")
+        first = _non_negative_int("epochs[0]", epochs[0])
+        stop = _non_negative_int("epochs[1]", epochs[1])
+        if stop < first:
+            raise ValueError(f"epochs: stop must be >= first, got {epochs!r}")
+        return _epoch_pipeline(x, y, targets, int(batch_size), shuffle=shuffle, seed=seed,
+                               augment=augment, drop_remainder=drop_remainder, fill=fill,
+                               first=first, stop=stop)
+
     features = x if targets is None else (x, targets)
     ds = tf.data.Dataset.from_tensor_slices((features, y))
     if cache:
@@ -202,3 +230,59 @@ def make_pipeline(
         ds = ds.map(crop_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_pipeline(
+    x: np.ndarray,
+    y: np.ndarray,
+    targets: np.ndarray | None,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    augment: str | None,
+    drop_remainder: bool,
+    fill: float,
+    first: int,
+    stop: int,
+) -> tf.data.Dataset:
+    """The batches of epochs ``first .. stop - 1``; epoch ``e`` depends on ``(seed, e)`` only.
+
+    Epoch ``e`` draws two keys from ``stateless_split((seed, e))``: the first
+    orders the examples (``stateless_shuffle`` of ``0 .. N-1``), the second is
+    folded with an element's position to key its augmentation. Batches never
+    straddle two epochs.
+    """
+    n = int(x.shape[0])
+    x_t = tf.convert_to_tensor(x)
+    y_t = tf.convert_to_tensor(y)
+    t_t = None if targets is None else tf.convert_to_tensor(targets)
+    seed_t = tf.constant(seed, tf.int64)
+
+    def gather(index: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        features = tf.gather(x_t, index) if t_t is None else (tf.gather(x_t, index), tf.gather(t_t, index))
+        return features, tf.gather(y_t, index)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        keys = tf.random.experimental.stateless_split(tf.stack([seed_t, epoch]), num=2)
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle and n > 1:
+            order = tf.random.experimental.stateless_shuffle(order, seed=keys[0])
+        ds = tf.data.Dataset.from_tensor_slices(order)
+        if augment != "crop_flip":
+            return ds.batch(batch_size, drop_remainder=drop_remainder).map(gather)
+
+        def crop_flip(position: tf.Tensor, index: tf.Tensor) -> tuple[object, tf.Tensor]:
+            key = tf.random.experimental.stateless_fold_in(keys[1], position)
+            features, label = gather(index)
+            if t_t is None:
+                image, _ = augment_pair(features, None, seed=key, pad=4, flip=True, fill=fill)
+                return image, label
+            image, target = augment_pair(features[0], features[1], seed=key, pad=4, flip=True, fill=fill)
+            return (image, target), label
+
+        ds = ds.enumerate().map(crop_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    epochs = tf.data.Dataset.range(first, stop)
+    return epochs.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)

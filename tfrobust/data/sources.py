@@ -46,7 +46,6 @@ import gzip
 import io
 import os
 import pickle
-import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CorruptDataError, DatasetNotFoundError
+from .idx import check_idx_pair, idx_shape, read_idx
 
 __all__ = [
     "IDX_FILES",
@@ -178,51 +178,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# idx (MNIST / Fashion-MNIST)
-
-_IDX_DTYPES = {0x08: np.uint8}
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one idx file (``.gz`` or uncompressed).
-
-    Format: 2 zero bytes, a type code (0x08 = unsigned byte), the number of
-    dimensions ``k``, ``k`` big-endian uint32 sizes, then the row-major data.
-
-    Args:
-        path: file path.
-
-    Returns:
-        uint8 array of the stored shape, read-only.
-
-    Raises:
-        CorruptDataError: bad magic number, unsupported type, or a data size
-            that does not match the header (truncated or trailing bytes).
-    """
-    p = os.fspath(path)
-    data = _read_bytes(p)
-    if len(data) < 4:
-        raise _corrupt(p, f"file too short for an idx header ({len(data)} bytes)")
-    if data[0] != 0 or data[1] != 0:
-        raise _corrupt(p, f"bad idx magic number 0x{data[:4].hex()}")
-    if data[2] not in _IDX_DTYPES:
-        raise _corrupt(
-            p, f"unsupported idx type code 0x{data[2]:02x} (expected 0x08, unsigned byte)"
-        )
-    ndim = data[3]
-    if ndim < 1:
-        raise _corrupt(p, "idx header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise _corrupt(p, f"truncated idx header ({len(data)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims, dtype=np.int64))
-    got = len(data) - header
-    if got != expected:
-        what = "truncated" if got < expected else "trailing bytes"
-        raise _corrupt(p, f"{what}: header {dims} needs {expected} data bytes, file has {got}")
-    arr = np.frombuffer(data, dtype=_IDX_DTYPES[data[2]], offset=header).reshape(dims)
-    return _readonly(arr)
+# idx (MNIST / Fashion-MNIST); the format itself is read by tfrobust.data.idx
 
 
 def _read_idx_split(
@@ -230,15 +186,7 @@ def _read_idx_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     x = read_idx(images)
     y = read_idx(labels)
-    if x.ndim != 3 or x.shape[1:] != image_hw:
-        raise _corrupt(
-            images,
-            f"expected images of shape (N, {image_hw[0]}, {image_hw[1]}), header says {x.shape}",
-        )
-    if y.ndim != 1:
-        raise _corrupt(labels, f"expected a 1-D label file, header says shape {y.shape}")
-    if x.shape[0] != y.shape[0]:
-        raise _corrupt(labels, f"{y.shape[0]} labels for {x.shape[0]} images in {images}")
+    check_idx_pair(images, labels, x.shape, y.shape, image_hw)
     _check_labels(labels, y)
     return _readonly(x.reshape(*x.shape, 1)), y
 
@@ -645,33 +593,30 @@ def read_split(location: Location, split: str) -> tuple[np.ndarray, np.ndarray]:
     return _read_files_cached(location.name, location.kind, paths, _stamp(paths))
 
 
-def _idx_count(path: str) -> int:
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            head = f.read(8)
-    except (OSError, EOFError, zlib.error) as e:
-        raise _corrupt(path, f"cannot read the idx header ({type(e).__name__}: {e})") from e
-    if len(head) < 8 or head[0] != 0 or head[1] != 0 or head[3] < 1:
-        raise _corrupt(path, "bad idx header")
-    return int(struct.unpack(">I", head[4:8])[0])
-
-
 def split_size(location: Location, split: str) -> int:
-    """Number of examples in a split, read from headers where the format allows.
+    """Number of examples in a split, after checking that its files are complete.
 
     Args:
         location: from :func:`search`.
         split: ``"train"`` or ``"test"``.
 
     Returns:
-        The example count (idx header, CIFAR binary file size, tfds metadata,
-        or the decoded CIFAR pickles).
+        The example count: from the idx headers once both files are found to
+        hold exactly the data their headers announce (decompressed and
+        counted, not kept) and the same number of images and labels; from the
+        CIFAR binary file sizes (whole records only); tfds metadata; or the
+        decoded CIFAR pickles.
+
+    Raises:
+        CorruptDataError: a file is truncated, garbled or inconsistent (one
+            line naming the file and what is wrong).
     """
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
-    if location.kind == "idx":
-        return _idx_count(location.files[split][1])
+    if location.kind == "idx":  # both files decompressed and counted against their headers
+        images, labels = location.files[split]
+        return check_idx_pair(images, labels, idx_shape(images), idx_shape(labels),
+                              _IMAGE_SHAPE[location.name][:2])
     if location.kind == "cifar_bin":
         total = 0
         for p in location.files[split]:

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "TOY2D_GEOMETRIES",
+    "TOY2D_KIM_MEANS",
+    "TOY2D_KIM_COV",
     "TOY2D_MEANS",
     "TOY2D_COV",
     "TOY2D_NARROW_MEANS",
@@ -32,6 +35,26 @@ __all__ = [
 # --------------------------------------------------------------------------
 # Kim, Seo, Jeon 2019, appendix A.1 ("toy dataset").
 #
+# Geometry "kim_notebook" (the default): the authors' notebook
+# (1202kbs/Robustness-and-Interpretability, "4.1 Mixture Gaussian
+# Training.ipynb") draws 3000 points per class from N((1.2, 0.1), S) and
+# N((-1.2, -0.1), S) with S = [[0.1, -0.01], [-0.01, 0.002]] (correlation
+# -0.71, a valid covariance), then min-max scales all coordinates of both
+# classes *together* (one scalar min and max) into [-1, 1]:
+# ``(X - X.min()) / (X.max() - X.min()) * 2 - 1``. A.1's text prints the
+# second mean without its minus signs and 0.0002 for 0.002. One scalar scale
+# keeps the aspect ratio (the scaled x2 spans only about [-0.08, 0.14]): the
+# class means are (2.4, 0.2) apart raw, 14 standard deviations along the
+# low-variance axis and 7.4 along the long one (at -5.8 degrees), and the LDA
+# boundary's normal is 76 degrees from the mean difference.
+# Here the scale is fitted on the train split of the same seed and applied to
+# both splits (test values clipped into the bounds), so that both share one map.
+TOY2D_KIM_MEANS: tuple[tuple[float, float], tuple[float, float]] = ((1.2, 0.1), (-1.2, -0.1))
+TOY2D_KIM_COV: tuple[tuple[float, float], tuple[float, float]] = ((0.1, -0.01), (-0.01, 0.002))
+#: ``kim_notebook`` (default): the authors' notebook; ``tilted``: TOY2D_MEANS / TOY2D_COV, our earlier choice.
+TOY2D_GEOMETRIES = ("kim_notebook", "tilted")
+#
+# Geometry "tilted" (our values before the notebook was read):
 # As printed, A.1 gives both classes the mean (1.2, 0.1) and the covariance
 # [[0.1, -0.01], [-0.01, 0.0002]], whose correlation -0.01 / sqrt(0.1 * 0.0002)
 # = -2.24 is not a valid covariance (|rho| > 1), and identical means make the
@@ -96,48 +119,68 @@ def _positive_int(field: str, value: object) -> int:
     return int(value)
 
 
+def _toy2d_draw(split: str, n: int, seed: int, centers: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled float64 draws of both classes (class 0 around ``centers[0]``)."""
+    rng = _rng(seed, _TOY2D_ID, split)
+    xs = [rng.multivariate_normal(center, sigma, size=n) for center in centers]
+    order = rng.permutation(2 * n)
+    return np.concatenate(xs)[order], np.repeat(np.arange(2, dtype=np.int32), n)[order]
+
+
 def toy2d(
     split: str = "train",
     *,
     n_per_class: int = TOY2D_N_PER_CLASS,
     seed: int = 0,
     bounds: tuple[float, float] = (-1.0, 1.0),
+    geometry: str = "kim_notebook",
     means: Sequence[Sequence[float]] | None = None,
     cov: Sequence[Sequence[float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two elongated 2-D Gaussians (Kim et al. 2019, appendix A.1, Figure 3b).
 
-    Class 0 ~ N(TOY2D_MEANS[0], TOY2D_COV), class 1 ~ N(TOY2D_MEANS[1], TOY2D_COV);
-    see the module constants for why they differ from the printed values.
-    The examples are shuffled (so that ``limit`` keeps both classes) and
-    clipped into ``bounds``.
+    ``geometry="kim_notebook"`` (default, the authors' notebook): class 0 ~
+    N(TOY2D_KIM_MEANS[0], TOY2D_KIM_COV), class 1 ~ N(TOY2D_KIM_MEANS[1],
+    TOY2D_KIM_COV), then one affine map ``lo + (v - m) / (M - m) * (hi - lo)``
+    for every coordinate, with m, M the smallest and largest coordinate of
+    the train split drawn from the same seed (so the train split spans
+    ``bounds`` exactly; test values are clipped into it).
+    ``geometry="tilted"``: N(TOY2D_MEANS[c], TOY2D_COV) in data units,
+    clipped into ``bounds`` (see the module constants).
+    The examples are shuffled (so that ``limit`` keeps both classes).
 
     Args:
         split: ``"train"`` or ``"test"`` (independent draws).
         n_per_class: points per class and split (Kim: 3000).
         seed: non-negative integer.
-        bounds: (lo, hi) clipping range (Kim: [-1, 1]).
-        means: ((m0_x1, m0_x2), (m1_x1, m1_x2)), the class means in data
-            units; default :data:`TOY2D_MEANS`.
+        bounds: (lo, hi) range (Kim: [-1, 1]); finite for ``kim_notebook``.
+        geometry: ``"kim_notebook"`` or ``"tilted"``.
+        means: ((m0_x1, m0_x2), (m1_x1, m1_x2)), the class means (before
+            the scaling for ``kim_notebook``); default the geometry's.
         cov: 2x2 symmetric positive-definite covariance shared by both
-            classes; default :data:`TOY2D_COV`.
+            classes (before the scaling for ``kim_notebook``); default the geometry's.
 
     Returns:
         ``(x, y)``: x (2 * n_per_class, 2) float32, y (2 * n_per_class,) int32 in {0, 1}.
 
     Raises:
-        ValueError: bad ``n_per_class``, ``seed``, ``means`` or ``cov`` (named).
+        ValueError: bad ``n_per_class``, ``seed``, ``geometry``, ``bounds``, ``means`` or ``cov`` (named).
     """
     n = _positive_int("n_per_class", n_per_class)
-    centers = validate_toy2d_means(TOY2D_MEANS if means is None else means)
-    sigma = validate_toy2d_cov(TOY2D_COV if cov is None else cov)
-    rng = _rng(seed, _TOY2D_ID, split)
-    xs = [rng.multivariate_normal(center, sigma, size=n) for center in centers]
-    x = np.concatenate(xs).astype(np.float32)
-    y = np.repeat(np.arange(2, dtype=np.int32), n)
-    order = rng.permutation(2 * n)
-    x, y = x[order], y[order]
-    np.clip(x, np.float32(bounds[0]), np.float32(bounds[1]), out=x)
+    if geometry not in TOY2D_GEOMETRIES:
+        raise ValueError(f"geometry: expected one of {', '.join(TOY2D_GEOMETRIES)}, got {geometry!r}")
+    kim = geometry == "kim_notebook"
+    centers = validate_toy2d_means((TOY2D_KIM_MEANS if kim else TOY2D_MEANS) if means is None else means)
+    sigma = validate_toy2d_cov((TOY2D_KIM_COV if kim else TOY2D_COV) if cov is None else cov)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    x, y = _toy2d_draw(split, n, seed, centers, sigma)
+    if kim:
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"bounds: the kim_notebook geometry scales into finite bounds, got {tuple(bounds)}")
+        fit = x if split == "train" else _toy2d_draw("train", n, seed, centers, sigma)[0]
+        x = lo + (x - fit.min()) / (fit.max() - fit.min()) * (hi - lo)
+    x = x.astype(np.float32)
+    np.clip(x, np.float32(lo), np.float32(hi), out=x)
     return x, y
 
 

@@ -10,6 +10,10 @@ Accuracies are made monotone along the eps grid: an adversarial example found
 within a smaller eps also lies in every larger ball, so an example broken at
 eps' < eps counts as broken at eps. (Raw PGD at a larger eps can miss an
 example that a smaller-eps run found; this correction is exact, not a fit.)
+
+Every radius and step size is validated before the first attack runs, and a
+model whose logits are NaN or inf on any clean or adversarial image is an
+error, never a table (``argmax`` would score such an image as class 0).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
-from tfrobust.attacks import PGD
+from tfrobust.attacks import PGD, call_model, get_norm
+from tfrobust.config import parse_number
 from tfrobust.training.callbacks import attacked_correct
 
 __all__ = ["robust_accuracy_table", "format_table"]
@@ -70,24 +76,42 @@ def robust_accuracy_table(
 
     Returns:
         A DataFrame with :data:`COLUMNS`, accuracies in [0, 1].
+
+    Raises:
+        ValueError: a bad option (every attack is configured, and so checked,
+            before the first one runs: radii and step sizes must be finite,
+            >= 0 and within float32 range), bad data (NaN/inf, outside
+            ``bounds``, labels not in [0, K)), or non-finite logits on any
+            clean or adversarial image.
     """
     if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
         raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    per_norm = {n: sorted(float(e) for e in (eps.get(n, ()) if isinstance(eps, Mapping) else eps)) for n in norms}
+    for norm in norms:
+        get_norm(norm)
+    per_norm = {n: sorted(parse_number(e, name=f"eps ({n})", minimum=0.0, float32=True)
+                          for e in (eps.get(n, ()) if isinstance(eps, Mapping) else eps)) for n in norms}
     if not norms or any(not radii for radii in per_norm.values()):
         raise ValueError("eps: give at least one radius for every norm")
-    clean = attacked_correct(model, data, PGD(norm="linf", eps=0.0, steps=0), bounds=bounds)
+    attacks = {}  # built first: a bad radius or step size fails before any attack runs
+    for norm in norms:
+        for e in per_norm[norm]:
+            size = step_size if step_size is not None else step_size_factor * e / max(steps, 1)
+            attacks[norm, e] = PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective,
+                                   random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa)
+    watched = _LogitsWatch(model)
+    clean = attacked_correct(watched, data, PGD(norm="linf", eps=0.0, steps=0), bounds=bounds)
+    watched.raise_if_nonfinite(clean.size, "clean images")
     rows = []
     for norm in norms:
         survived = np.ones((restarts, clean.size), bool)  # per restart, monotone along eps
         for e in per_norm[norm]:
-            size = step_size if step_size is not None else step_size_factor * e / max(steps, 1)
-            attack = PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective,
-                         random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa)
+            attack = attacks[norm, e]
+            size = attack.resolved_step_size
             for r in range(restarts):
                 if progress is not None:
                     progress(f"{norm} eps={e:g} restart {r + 1}/{restarts}")
-                correct = attacked_correct(model, data, attack, bounds=bounds, seed=seed + r)
+                correct = attacked_correct(watched, data, attack, bounds=bounds, seed=seed + r)
+                watched.raise_if_nonfinite(clean.size, f"adversarial images ({norm} eps={e:g}, restart {r + 1})")
                 survived[r] &= correct & clean
             acc = survived.mean(axis=1)
             rows.append({
@@ -98,6 +122,39 @@ def robust_accuracy_table(
                 "robust_accuracy_worst": float(survived.all(axis=0).mean()),
             })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+class _LogitsWatch:
+    """The model as a logits callable that counts images with non-finite logits.
+
+    Only eager calls are counted: the scoring of the (clean or attacked)
+    images in ``attacked_correct``; the attack's compiled steps trace it
+    without counting. Keras models keep ``training=False``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.bad = 0
+
+    @property
+    def outputs(self) -> Any:
+        """The Keras model's outputs (they give its number of logits), if it has them."""
+        return self.model.outputs
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        logits = call_model(self.model, x)
+        if tf.executing_eagerly() and logits.shape.rank:
+            flat = tf.reshape(logits, [tf.shape(logits)[0], -1])
+            finite = tf.reduce_all(tf.math.is_finite(flat), axis=1)
+            self.bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
+        return logits
+
+    def raise_if_nonfinite(self, n: int, what: str) -> None:
+        """ValueError if any image since the last check had non-finite logits; resets the count."""
+        bad, self.bad = self.bad, 0
+        if bad:
+            raise ValueError(f"model produced non-finite logits on {bad} of {n} {what}; "
+                             "accuracy would score them as class 0 (a diverged or corrupt model?)")
 
 
 def format_table(table: pd.DataFrame, *, label: str = "model") -> str:

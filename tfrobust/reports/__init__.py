@@ -1,8 +1,14 @@
 """Reports: figures, tables and pages drawn from saved results; no TensorFlow here."""
 
 from tfrobust.reports.correlation import average_ranks, pearson, spearman
-from tfrobust.reports.files import atomic_save_figure, atomic_write_bytes, atomic_write_text
-from tfrobust.reports.frame import StudyData, load_study, study_frame
+from tfrobust.reports.files import (
+    atomic_save_figure,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_temp_name,
+    temp_name_pid,
+)
+from tfrobust.reports.frame import LedgerError, StudyData, load_study, study_frame
 from tfrobust.reports.items import (
     IMAGE_STYLES,
     REPORT_ITEMS,
@@ -34,6 +40,9 @@ __all__ = [
     "atomic_save_figure",
     "atomic_write_bytes",
     "atomic_write_text",
+    "is_temp_name",
+    "temp_name_pid",
+    "LedgerError",
     "StudyData",
     "load_study",
     "study_frame",

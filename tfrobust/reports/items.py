@@ -18,9 +18,10 @@ name a grid key (see :func:`tfrobust.reports.frame.study_frame`).
 Every builder takes the :class:`~tfrobust.reports.frame.StudyData` first and
 returns a :class:`ReportItem`: what it wrote (``figures/*.png``,
 ``tables/*.csv`` + ``.md``), or a placeholder (``pending``) when its stage has
-no done cells or files yet. A misconfiguration (unknown column) raises
-ValueError starting with the option's name; :func:`run_report_item` turns it
-into an ``error`` entry so one bad item never stops a report.
+no done cells yet. A misconfiguration (unknown column; a cell ``file`` that no
+done cell of the stage has) raises ValueError starting with the option's name;
+:func:`run_report_item` turns it into an ``error`` entry so one bad item never
+stops a report (and ``tfrobust study report`` / ``run`` then exit with status 2).
 """
 
 from __future__ import annotations
@@ -222,6 +223,13 @@ def _band(values: pd.Series) -> tuple[float, float, int]:
 
 def _cell_rel(cell_id: str, file: str) -> str:
     return f"cells/{cell_id}/{file}"
+
+
+def _no_file(file: str, cells: Sequence[tuple[str, Mapping[str, Any]]], stage: str) -> ValueError:
+    """The error of an item whose file no done cell of its stage has (a misspelt name, or artifacts lost)."""
+    example = _cell_rel(cells[0][0], file) if cells else file
+    return ValueError(f"file: {file!r} is missing in all {len(cells)} done cells of stage {stage!r} "
+                      f"(e.g. {example})")
 
 
 def _file_ok(file: str) -> bool:
@@ -587,12 +595,14 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                 else:
                     raise ValueError(f"arrays: {array!r} in {_cell_rel(cell_id, file)} has shape {values.shape}; "
                                      "expected (N, H, W, C) images or (N, S, H, W, C) paths")
+    if cells and missing == len(cells):
+        raise _no_file(file, cells, stage)
     notes = [note] if note else []
     if missing:
         notes.append(f"{file} missing in {missing} of {len(cells)} done cells")
     if not rows:
         return ReportItem(name=name, type="images", title=title, caption=caption, status="pending",
-                          message=f"not computed yet: {file} missing in all {len(cells)} done cells of {stage!r}")
+                          message=f"not computed yet: no arrays in {file} of the {len(cells)} done cells of {stage!r}")
     if len(rows) > _MAX_IMAGE_ROWS:
         notes.append(f"showing the first {_MAX_IMAGE_ROWS} of {len(rows)} rows")
         rows = rows[:_MAX_IMAGE_ROWS]
@@ -681,6 +691,8 @@ def histogram_item(data: StudyData, *, name: str, stage: str, value: str, file: 
             [(str(v), (table[by] == v).to_numpy()) for v in dict.fromkeys(table[by])]
         for part, mask in parts:
             series.append((ci, cell_id, part, grid, numbers[mask]))
+    if cells and missing == len(cells):
+        raise _no_file(file, cells, stage)
     notes = [note] if note else []
     if missing:
         notes.append(f"{file} missing in {missing} of {len(cells)} done cells")
@@ -759,14 +771,13 @@ def cell_figure_item(data: StudyData, *, name: str, stage: str, file: str, title
     artifacts = []
     for cell_id, grid in cells:
         source = data.root / _cell_rel(cell_id, file)
-        if source.is_file():
+        if source.is_file() and source.stat().st_size > 0:  # an empty file is no figure
             rel = f"{FIGURES}/{name}__{cell_id}{Path(file).suffix or '.png'}"
             atomic_write_bytes(data.root / rel, source.read_bytes())
             artifacts.append(Artifact(kind="figure", path=rel, title=cell_label(grid, stage=stage),
                                       caption=cell_label(grid, stage=stage)))
     if not artifacts:
-        return ReportItem(name=name, type="cell_figure", title=title, caption=caption, status="pending",
-                          message=f"not computed yet: {file} missing in all {len(cells)} done cells of {stage!r}")
+        raise _no_file(file, cells, stage)
     notes = [note] if note else []
     if len(artifacts) < len(cells):
         notes.append(f"{file} missing in {len(cells) - len(artifacts)} of {len(cells)} done cells")
@@ -803,9 +814,11 @@ def cell_table_item(data: StudyData, *, name: str, stage: str, file: str, title:
         return placeholder
     cells = data.done_cells(stage)
     parts = []
+    missing = 0
     for cell_id, grid in cells:
         path = data.root / _cell_rel(cell_id, file)
         if not path.is_file():
+            missing += 1
             continue
         try:
             table = pd.read_csv(path)
@@ -815,9 +828,11 @@ def cell_table_item(data: StudyData, *, name: str, stage: str, file: str, title:
             if key not in table.columns:
                 table.insert(i, key, label)
         parts.append(table)
+    if cells and missing == len(cells):
+        raise _no_file(file, cells, stage)
     if not parts:
         return ReportItem(name=name, type="cell_table", title=title, caption=caption, status="pending",
-                          message=f"not computed yet: {file} missing in all {len(cells)} done cells of {stage!r}")
+                          message=f"not computed yet: {file} is empty in all {len(cells)} done cells of {stage!r}")
     notes = [note] if note else []
     if len(parts) < len(cells):
         notes.append(f"{file} missing in {len(cells) - len(parts)} of {len(cells)} done cells")

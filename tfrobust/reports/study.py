@@ -8,7 +8,9 @@ atomically:
   study's ``report`` section (ledger meta ``report``, JSON);
 - ``report.html``: the study's facts (name, description, reference, preset,
   cells per status, compute seconds), each item, all results, and every PNG a
-  cell wrote, with relative links only so the directory stays movable.
+  cell wrote (never a temp file a killed writer left, see
+  :func:`tfrobust.reports.files.is_temp_name`, nor a hidden or empty one), with
+  relative links only so the directory stays movable.
 
 A partly finished study gets a report too: an item whose stage has no done
 cells yet shows a placeholder, and a misconfigured item an error entry.
@@ -21,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfrobust.reports.files import atomic_write_text
+from tfrobust.reports.files import atomic_write_text, is_temp_name
 from tfrobust.reports.frame import RESULTS_NAME, StudyData, cell_label, load_study
 from tfrobust.reports.html import format_value, html_table, numeric_columns, render_report
 from tfrobust.reports.items import ReportItem, run_report_item
@@ -46,8 +48,13 @@ class StudyReport:
 
     @property
     def errors(self) -> tuple[str, ...]:
-        """One line per misconfigured item (for the CLI to warn about)."""
+        """One line per misconfigured item (its error message)."""
         return tuple(i.message for i in self.items if i.status == "error")
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """One line per misconfigured item, naming it: ``report item NAME: MESSAGE`` (for the CLI)."""
+        return tuple(f"report item {i.name}: {i.message}" for i in self.items if i.status == "error")
 
 
 def _section_items(data: StudyData) -> tuple[str | None, list[object], ReportItem | None]:
@@ -94,7 +101,18 @@ def _results_table(data: StudyData) -> str:
     return html_table(headers, [[format_value(v) for v in row] for row in raw], numeric=numeric)
 
 
+def _shown(path: Path, rel: Path) -> bool:
+    """False for what a killed writer left: temp names, hidden files and folders, and empty files."""
+    if any(part.startswith(".") or is_temp_name(part) for part in rel.parts):
+        return False
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:  # removed while listing
+        return False
+
+
 def _cell_images(data: StudyData) -> list[tuple[str, str]]:
+    """Every PNG a cell wrote, except temp files, hidden files and empty files."""
     cells_dir = data.root / "cells"
     if not cells_dir.is_dir():
         return []
@@ -102,6 +120,8 @@ def _cell_images(data: StudyData) -> list[tuple[str, str]]:
     out = []
     for path in sorted(cells_dir.rglob("*.png")):
         rel = path.relative_to(data.root)
+        if not _shown(path, rel):
+            continue
         cell_id = rel.parts[1] if len(rel.parts) > 2 else ""
         grid, stage = grids.get(cell_id, ({}, ""))
         label = f"{stage}: {cell_label(grid, stage=stage)}" if stage else cell_id

@@ -15,11 +15,16 @@ from tfrobust.studies.analysis import (
     manifold_kind,
     vaegan_kind,
 )
-from tfrobust.studies.ledger import LEDGER_NAME, STATUSES, Ledger
+from tfrobust.studies.check import KIND_CHECKS, check_study
+from tfrobust.studies.ledger import LEDGER_NAME, STATUSES, Ledger, LedgerError
+from tfrobust.studies.leftovers import remove_leftovers
 from tfrobust.studies.runner import (
+    RECORDS_DIR,
     RESULTS_NAME,
     StudySummary,
+    check_study_dir,
     parse_shard,
+    read_cell_record,
     run_study,
     select_shard,
     stable_hash,
@@ -39,12 +44,19 @@ __all__ = [
     "vaegan_kind",
     "attack_kind",
     "train_kind",
+    "KIND_CHECKS",
+    "check_study",
+    "remove_leftovers",
     "LEDGER_NAME",
     "STATUSES",
     "Ledger",
+    "LedgerError",
+    "RECORDS_DIR",
     "RESULTS_NAME",
     "StudySummary",
+    "check_study_dir",
     "parse_shard",
+    "read_cell_record",
     "run_study",
     "select_shard",
     "stable_hash",

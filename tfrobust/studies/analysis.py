@@ -348,7 +348,8 @@ def vaegan_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
 # --------------------------------------------------------------------------
 # manifold
 
-MANIFOLD_PARAMS = ("eps", "steps", "norm", "objective", "limit", "batch_size", "seed", "examples")
+MANIFOLD_PARAMS = ("eps", "steps", "norm", "objective", "limit", "batch_size", "seed", "examples", "step_size",
+                   "random_start", "kappa", "projection")
 
 
 def _bounds_of(run: Path) -> tuple[float, float] | None:
@@ -363,14 +364,20 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     ``model.keras``) and one ``vaegan`` cell (``vaegan.keras``). The data
     are the classifier's test split (its dataset, classes and options) in
     the VAE-GAN's bounds; the classifier must have been trained on the same
-    bounds. Attacks: PGD with random start; failed attacks (prediction
+    bounds. Attacks: PGD as in Kim's code by default (no random start, fixed
+    steps; see the params); failed attacks (prediction
     unchanged) are dropped, as in the paper
     (:func:`tfrobust.evaluation.manifold_study`; projection ``dec(enc(x))``).
 
     Params: ``eps`` (default :data:`tfrobust.evaluation.manifold.KIM_EPS`,
     12: Kim B.1 for [-1, 1] data), ``steps`` (40), ``norm`` (l2), ``objective``
     (xent), ``limit`` (first N test images, 500), ``batch_size`` (256),
-    ``seed`` (0), ``examples`` (images kept in images.npz / grid.png, 8).
+    ``seed`` (0), ``examples`` (images kept in images.npz / grid.png, 8),
+    ``step_size`` (default Kim's code: l2 2, linf 0.02, cut to the ball's
+    diameter 2 eps for small eps), ``random_start`` (false, Kim's code),
+    ``kappa`` (CW cap, 500 as Kim's code), ``projection`` (``mean``:
+    ``dec(enc_mean(x))``, the paper's pi; ``sample``: ``dec(mean + sigma e)``,
+    what Kim's code measures).
 
     Writes ``distances.csv`` (``kind`` in {clean, adversarial}, ``index``,
     ``distance``), ``images.npz`` (``x``, ``x_adv``, ``x_proj``,
@@ -383,7 +390,7 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
         ``n_adversarial``, ``median_clean``, ``median_adversarial``,
         ``mean_clean``, ``mean_adversarial`` (None without a successful attack).
     """
-    from tfrobust.evaluation.manifold import KIM_EPS, KIM_STEPS
+    from tfrobust.evaluation.manifold import KIM_EPS, KIM_KAPPA, KIM_STEP_SIZES, KIM_STEPS
 
     _check_known("manifold", params, MANIFOLD_PARAMS)
     eps = _radius("manifold", params, "eps", KIM_EPS)
@@ -394,6 +401,12 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     batch_size = int(_int("manifold", params, "batch_size", 256, 1) or 256)
     seed = int(_int("manifold", params, "seed", 0, 0) or 0)
     n_examples = int(_int("manifold", params, "examples", 8, 0) or 0)
+    step_size = _real("manifold", params, "step_size", min(KIM_STEP_SIZES[norm], 2 * eps) if eps > 0 else None)
+    random_start = params.get("random_start", False)
+    if not isinstance(random_start, bool):
+        raise ConfigError(f"manifold.random_start must be true or false, got {random_start!r}")
+    kappa = _real("manifold", params, "kappa", KIM_KAPPA)
+    projection = _choice("manifold", params, "projection", "mean", ("mean", "sample"))
     vaegans = [path for path in deps.values() if (path / "vaegan.keras").is_file()]
     if len(vaegans) != 1:
         raise ValueError(f"manifold needs exactly one dependency with a vaegan.keras (a vaegan cell), got "
@@ -406,6 +419,7 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
         manifold_study,
         plot_adversarial_grid,
         plot_manifold_histogram,
+        sampled_projection,
     )
     from tfrobust.training import load_model
 
@@ -429,7 +443,10 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     if shape != vaegan_shape:
         raise ValueError(f"manifold: the VAE-GAN takes inputs {vaegan_shape}, {data.name} has {shape}")
     classifier = load_model(run / "model.keras")
-    result = manifold_study(classifier, vaegan, test, eps=eps, steps=steps, norm=norm, objective=objective,
+    projector = vaegan if projection == "mean" else sampled_projection(vaegan, seed=seed)
+    result = manifold_study(classifier, projector, test, eps=eps, steps=steps, norm=norm, objective=objective,
+                            step_size=step_size, random_start=random_start,
+                            kappa=KIM_KAPPA if kappa is None else kappa,
                             batch_size=batch_size, seed=seed, examples=n_examples)
     rows = [{"kind": "clean", "index": i, "distance": float(d)} for i, d in enumerate(result["clean"])]
     rows += [{"kind": "adversarial", "index": int(i), "distance": float(d)}

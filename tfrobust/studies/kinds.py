@@ -29,6 +29,7 @@ loading a spec that uses them. TensorFlow is imported only when a kind runs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +74,7 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
         throughput); plus ``trained_as: standard`` for an eps = 0 adversarial cell.
     """
     from tfrobust.training import train
+    from tfrobust.training.run import is_finished_run
 
     standard = _zero_eps_adversarial(params)
     if standard:
@@ -80,7 +82,12 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
         params.pop("method_options", None)
     _resolve_targets(params, deps)
     config = train_config_from_dict(params)  # validates; errors name the field
-    metrics = dict(train(config, out_dir, verbose=2).metrics)
+    if is_finished_run(out_dir):
+        # Killed after train() returned but before the ledger said done: the runner re-uses a
+        # cell directory only for the same cell config, so the finished run is this cell's.
+        metrics = json.loads((Path(out_dir) / "metrics.json").read_text(encoding="utf-8"))
+    else:
+        metrics = dict(train(config, out_dir, verbose=2).metrics)
     if standard:
         metrics["trained_as"] = "standard"
     return metrics
@@ -126,7 +133,7 @@ def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
 
 
 ATTACK_PARAMS = ("norms", "eps", "steps", "step_size", "restarts", "objective", "l2_step", "limit",
-                 "split", "batch_size", "seed")
+                 "split", "batch_size", "seed", "step_size_factor")
 
 
 def _count(params: Mapping[str, Any], name: str, default: int | None, minimum: int) -> int | None:
@@ -151,7 +158,10 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
 
     Params: ``norms`` (``l2``, ``linf``, a list, or ``"l2,linf"``), ``eps`` (a
     radius, a list, or a mapping norm -> list; ``8/255`` allowed; data units),
-    ``steps`` (40), ``step_size`` (default 2.5 eps/steps), ``restarts`` (1),
+    ``steps`` (40), ``step_size`` (default 2.5 eps/steps), ``step_size_factor``
+    (the 2.5 of that default: a number, or a mapping norm -> number for per-norm
+    rules such as Noack et al.'s code, l2 5.1 and linf 10 on CIFAR-10; not with
+    ``step_size``), ``restarts`` (1),
     ``objective`` (xent), ``l2_step`` (normalized), ``limit`` (examples, None:
     all), ``split`` (test), ``batch_size`` (256), ``seed`` (0). The dataset,
     its bounds and classes are those the model was trained on (its ``config.yaml``).
@@ -195,6 +205,18 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
         raise ConfigError(f"attack.split: train or test, got {split!r}")
     step_size = params.get("step_size")
     size = None if step_size is None else parse_number(step_size, name="attack.step_size")
+    factor_value = params.get("step_size_factor", 2.5)
+    if step_size is not None and "step_size_factor" in params:
+        raise ConfigError("attack: give step_size or step_size_factor, not both")
+    if isinstance(factor_value, Mapping):
+        if sorted(factor_value) != sorted(norms):
+            raise ConfigError(f"attack.step_size_factor: give one factor per norm ({', '.join(norms)}), "
+                              f"got {', '.join(map(str, factor_value)) or 'none'}")
+        factors = {n: parse_number(factor_value[n], name=f"attack.step_size_factor.{n}") for n in norms}
+    else:
+        factors = dict.fromkeys(norms, parse_number(factor_value, name="attack.step_size_factor"))
+    if any(f <= 0 for f in factors.values()):
+        raise ConfigError(f"attack.step_size_factor must be > 0, got {factor_value!r}")
 
     from tfrobust.data import load_dataset
     from tfrobust.evaluation import robust_accuracy_table
@@ -208,11 +230,19 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
     ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=limit,
                       bounds=data.bounds, seed=int(seed or 0), **data.options)
     model = load_model(run / "model.keras")
-    table = robust_accuracy_table(
-        model, ds.pipeline(int(batch_size or 256)), norms=norms, eps=eps, bounds=ds.bounds, steps=int(steps or 0),
-        step_size=size, objective=params.get("objective", "xent"), restarts=int(restarts or 1),
+    # One table per distinct factor (norms sharing a factor share the clean pass).
+    groups: dict[float, list[str]] = {}
+    for n in norms:
+        groups.setdefault(factors[n], []).append(n)
+    import pandas as pd
+
+    table = pd.concat([robust_accuracy_table(
+        model, ds.pipeline(int(batch_size or 256)), norms=group,
+        eps=eps if not isinstance(eps, dict) else {n: eps[n] for n in group}, bounds=ds.bounds,
+        steps=int(steps or 0), step_size=size, step_size_factor=factor,
+        objective=params.get("objective", "xent"), restarts=int(restarts or 1),
         l2_step=params.get("l2_step", "normalized"), seed=int(seed or 0),
-    )
+    ) for factor, group in groups.items()], ignore_index=True)
     tmp = out_dir / f".robust_accuracy.csv.tmp{os.getpid()}"
     table.to_csv(tmp, index=False)
     os.replace(tmp, out_dir / "robust_accuracy.csv")
@@ -311,7 +341,7 @@ def _plain(value: Any) -> Any:
 #: Noack et al. 2021 sec. 4.1 SmoothGrad settings (sigma absolute, in data units).
 SMOOTHGRAD_OPTIONS: dict[str, Any] = {"samples": 50, "sigma": 0.15, "base": "logit_gradient"}
 SALIENCY_PARAMS = ("methods", "split", "limit", "threshold", "permute", "samples", "sigma", "base",
-                   "batch_size", "seed")
+                   "batch_size", "seed", "clip", "include_clean", "threshold_mode")
 
 
 def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
@@ -325,8 +355,13 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     ``permute`` (fraction in [0, 1]; None: none), ``samples``, ``sigma``,
     ``base`` (smoothgrad only; Noack sec. 4.1 defaults 50, 0.15, logit_gradient; None:
     the default; ``sigma`` is ignored without smoothgrad, so one stage can serve both),
-    ``batch_size`` (128), ``seed`` (0: noise and permutation). The dataset,
-    bounds, classes and data seed are those of the train cell (its ``config.yaml``).
+    ``batch_size`` (128), ``seed`` (0: noise and permutation), ``clip`` and
+    ``include_clean`` (smoothgrad only, default false: clip the noisy copies to
+    the data's bounds / average the clean input's map in, as Noack et al.'s
+    code does), ``threshold_mode`` (``two_sided``, the paper's text, or
+    ``upper``, the authors' code; see :func:`tfrobust.training.compute_maps`).
+    The dataset, bounds, classes and data seed are those of the train cell (its
+    ``config.yaml``).
 
     Writes ``<method>.npy`` and ``saliency.json`` into ``out_dir``
     (:func:`tfrobust.training.compute_maps`: atomic, resumable). A later ``ir``
@@ -353,6 +388,16 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
         smooth = {}  # sigma alone may stay in a stage shared by simple-gradient cells
     if "sigma" in smooth:
         smooth["sigma"] = parse_number(smooth["sigma"], name="saliency.sigma")
+    # Noack et al.'s code: noisy copies clipped to the data bounds, the clean input averaged in
+    # (smoothgrad only; like sigma, ignored by other methods so one stage can serve both).
+    for flag in ("clip", "include_clean"):
+        if not isinstance(params.get(flag, False), bool):
+            raise ConfigError(f"saliency.{flag} must be true or false, got {params[flag]!r}")
+    if params.get("include_clean") and "smoothgrad" in methods:
+        smooth["include_clean"] = True
+    threshold_mode = params.get("threshold_mode", "two_sided")
+    if threshold_mode not in ("two_sided", "upper"):
+        raise ConfigError(f"saliency.threshold_mode: two_sided or upper, got {threshold_mode!r}")
     batch_size = int(_int("saliency", params, "batch_size", 128, 1) or 128)
     seed = int(_int("saliency", params, "seed", 0, 0) or 0)
 
@@ -364,10 +409,12 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     limit = _int("saliency", params, "limit", data.limit, 1)
     ds = _load_split(data, split, limit=limit, seed=int(trained.get("seed") or 0))
     model = load_model(run / "model.keras")
+    if params.get("clip") and "smoothgrad" in methods:
+        smooth["bounds"] = [float(b) for b in ds.bounds]
     for method in methods:
         compute_maps(model, ds, method=method, out_dir=out_dir, batch_size=batch_size,
                      options={**SMOOTHGRAD_OPTIONS, **smooth} if method == "smoothgrad" else None,
-                     threshold=phi, permute=fraction, seed=seed, progress=False,
+                     threshold=phi, permute=fraction, seed=seed, threshold_mode=threshold_mode, progress=False,
                      model_source=str(run / "model.keras"), limit=limit)
     index = saliency_index(out_dir)
     metrics: dict[str, Any] = {"count": len(ds)}
@@ -380,7 +427,7 @@ def saliency_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
 # roar
 
 ROAR_PARAMS = ("methods", "fractions", "repeats", "modes", "epochs", "batch_size", "limit", "test_limit",
-               "group_size", "fill", "rank_mode", "learning_rate", "seed")
+               "group_size", "fill", "rank_mode", "learning_rate", "seed", "label", "ties", "end_point")
 
 
 def roar_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
@@ -392,6 +439,9 @@ def roar_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> M
     ``batch_size`` (128), ``limit`` / ``test_limit`` (first N train / test
     images; default the train cell's ``data.limit``), ``group_size`` (8),
     ``fill`` (``mean`` or a number), ``rank_mode`` (``abs``/``signed``),
+    ``label`` (``predicted``: maps of the model's predicted class, Kim's code;
+    or ``true``), ``ties`` (``random``, Kim's code, or ``index``),
+    ``end_point`` (``chance``: curves end at (1, 1/K), Kim's code; or ``none``),
     ``learning_rate`` (Adam, 1e-3), ``seed`` (0). The retrained architecture,
     the dataset, bounds and classes are the train cell's (its ``config.yaml``).
 
@@ -423,6 +473,11 @@ def roar_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> M
     rank_mode = params.get("rank_mode", "abs")
     if rank_mode not in ("abs", "signed"):
         raise ConfigError(f"roar.rank_mode: abs or signed, got {rank_mode!r}")
+    choices = {"label": ("predicted", "true"), "ties": ("random", "index"), "end_point": ("chance", "none")}
+    chosen = {name: params.get(name, options[0]) for name, options in choices.items()}
+    for name, value in chosen.items():
+        if value not in choices[name]:
+            raise ConfigError(f"roar.{name}: {' or '.join(choices[name])}, got {value!r}")
     learning_rate = _real("roar", params, "learning_rate", None)
 
     from tfrobust.config import OptimizerConfig
@@ -443,7 +498,7 @@ def roar_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> M
                       arch=str(model_section["arch"]), arch_options=dict(model_section.get("options") or {}),
                       fractions=fractions, repeats=repeats, modes=modes, epochs=epochs, batch_size=batch_size,
                       optimizer=optimizer, fill=fill_value, rank_mode=rank_mode, group_size=group_size,
-                      seed=seed, progress=False)
+                      seed=seed, progress=False, **chosen)
     write_roar_figure(out_dir / "roar.csv", out_dir / "curves.png")
     metrics: dict[str, Any] = {"members": result.trained + result.reused}
     for row in result.scores:
@@ -519,7 +574,8 @@ def tsipras_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -
 # --------------------------------------------------------------------------
 # toy
 
-TOY_PARAMS = ("eps", "epochs", "n", "seed", "attack_eps", "steps", "batch_size", "learning_rate")
+TOY_PARAMS = ("eps", "epochs", "n", "seed", "attack_eps", "steps", "batch_size", "learning_rate", "geometry",
+              "step_size", "random_start")
 
 
 def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
@@ -528,7 +584,10 @@ def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Ma
     Params (:func:`tfrobust.theory.toy_experiment`): ``eps`` (training radii,
     a number or a list; 0: standard; default [0, 0.25, 0.5]), ``epochs`` (10),
     ``n`` (3000 points per class and split), ``seed`` (0), ``attack_eps`` (1),
-    ``steps`` (40), ``batch_size`` (128), ``learning_rate`` (1e-3).
+    ``steps`` (40), ``batch_size`` (128), ``learning_rate`` (1e-3),
+    ``geometry`` (``kim_notebook``, the authors' data, or ``tilted``),
+    ``step_size`` (PGD step, Kim's notebook 2, cut to 2 eps; null: 2.5
+    eps / steps), ``random_start`` (false, Kim's notebook).
 
     Writes ``tilt.csv`` and ``toy.png`` into ``out_dir`` (atomically).
 
@@ -549,10 +608,18 @@ def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Ma
         if params.get(name) is not None:
             kwargs[name] = _real("toy", params, name, None)
     seed = int(_int("toy", params, "seed", 0, 0) or 0)
+    if "step_size" in params:  # null: PGD's default 2.5 eps / steps
+        kwargs["step_size"] = _real("toy", params, "step_size", None)
+    if not isinstance(params.get("random_start", False), bool):
+        raise ConfigError(f"toy.random_start must be true or false, got {params['random_start']!r}")
+    kwargs["random_start"] = params.get("random_start", False)
+    geometry = params.get("geometry", "kim_notebook")
+    if geometry not in ("kim_notebook", "tilted"):
+        raise ConfigError(f"toy.geometry: kim_notebook or tilted, got {geometry!r}")
 
     from tfrobust.theory import toy_experiment
 
-    rows = toy_experiment(**kwargs, seed=seed, out_dir=out_dir)
+    rows = toy_experiment(**kwargs, seed=seed, out_dir=out_dir, geometry=geometry)
     metrics: dict[str, Any] = {}
     for row in rows:
         label = f"{float(row['train_eps']):g}"

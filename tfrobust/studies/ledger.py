@@ -14,6 +14,13 @@ Columns: ``id``, ``stage``, ``kind``, ``grid`` (JSON: the cell's grid labels),
 Every status change commits in its own transaction, so a killed run loses at
 most the cell it was running. A ``meta`` table records the study's name and
 the preset of the latest run.
+
+Opening checks the file first, reading only: a file that is not SQLite, a
+damaged one or another program's database raises :class:`LedgerError` (a
+ValueError; one line naming the file and what to do) and is left untouched.
+The runner also keeps each cell's record in ``records/<id>.json`` (config
+hash, status, metrics), so a lost ledger can be rebuilt by running the study
+again.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tfrobust.reports.frame import LedgerError, check_ledger
 from tfrobust.studies.spec import Cell
 
-__all__ = ["LEDGER_NAME", "STATUSES", "Ledger", "to_json"]
+__all__ = ["LEDGER_NAME", "STATUSES", "Ledger", "LedgerError", "to_json"]
 
 LEDGER_NAME = "study.sqlite"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
@@ -62,18 +70,32 @@ class Ledger:
     Args:
         path: the database file, or the study directory holding it.
         create: create the file when missing (else FileNotFoundError).
+
+    Raises:
+        FileNotFoundError: no ledger and ``create`` is False.
+        LedgerError: the file is not a readable ledger (nothing is written to it).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         path = Path(path)
         self.path = path / LEDGER_NAME if path.is_dir() or path.suffix != ".sqlite" else path
+        if self.path.exists() and not self.path.is_file():
+            raise LedgerError(f"{self.path} is not a file; a study ledger must be one (move it aside)")
         if not create and not self.path.is_file():
             raise FileNotFoundError(f"no study ledger at {self.path} (run `tfrobust study run` first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=60)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=60)
+        except sqlite3.Error as err:
+            raise LedgerError(f"cannot open the study ledger {self.path}: {' '.join(str(err).split())}") from None
         self._conn.row_factory = sqlite3.Row
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
+        try:
+            check_ledger(self._conn, self.path)  # reads only: a damaged file is never written to
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         """Closes the database connection."""

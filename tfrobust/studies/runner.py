@@ -3,16 +3,30 @@
 ``run_study(spec, out_dir)`` writes into ``out_dir``:
 
 - ``study.sqlite``: the ledger (:mod:`tfrobust.studies.ledger`);
-- ``cells/<id>/``: each cell's artifacts (``error.txt`` with the traceback of
-  a failed cell);
+- ``cells/<id>/``: each cell's artifacts, the kind's own directory
+  (``error.txt`` with the traceback of a failed cell);
+- ``records/<id>.json``: each cell's record, kept beside the ledger: id,
+  stage, kind, the config hash its directory holds, ``status`` ``running``
+  from its start, ``done`` with its metrics and seconds once finished;
 - ``results.csv``: one row per done cell (``id``, ``stage``, the grid labels,
   the metrics flattened), rewritten atomically after every cell.
+
+Before anything runs or is written, every cell's params are checked against
+its kind (:func:`tfrobust.studies.check.check_study`): a misspelt or ill-typed
+param fails the run at once, not when its cell comes up.
 
 A cell already ``done`` with the same config hash is never recomputed; a
 changed param changes the hash of its cell and of every cell downstream, so
 exactly those run again. A killed run resumes where it stopped; a training
 cell killed mid-way resumes from its last finished epoch (its directory is
-kept when its config is unchanged, and cleared when it changed).
+kept when its record holds its current config hash, and cleared when it
+holds another one, even if the run that changed the config was killed before
+reaching the cell). A cell whose record is ``done`` with its current
+config hash is taken as done from it (a run killed between the cell's end and
+the ledger's update, or a ledger rebuilt after a damaged one was moved
+aside), unless a dependency was recomputed in this run. Temp files that
+killed processes left are removed at the start of a run
+(:func:`tfrobust.studies.leftovers.remove_leftovers`).
 
 Sharding (``shard=(i, n)``, ``0 <= i < n``): cells are grouped into the
 connected components of the dependency graph and a component runs wholly in
@@ -36,15 +50,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfrobust.config import ConfigError
+from tfrobust.reports.files import atomic_write_text
 from tfrobust.reports.frame import flatten_metrics
+from tfrobust.studies.check import check_study
 from tfrobust.studies.kinds import KINDS
-from tfrobust.studies.ledger import Ledger
+from tfrobust.studies.ledger import LEDGER_NAME, Ledger, to_json
+from tfrobust.studies.leftovers import remove_leftovers
 from tfrobust.studies.spec import Cell, StudySpec
 
-__all__ = ["RESULTS_NAME", "StudySummary", "parse_shard", "run_study", "select_shard", "stable_hash",
-           "write_results"]
+__all__ = ["RECORDS_DIR", "RESULTS_NAME", "StudySummary", "check_study_dir", "parse_shard", "read_cell_record", "run_study",
+           "select_shard", "stable_hash", "write_results"]
 
 RESULTS_NAME = "results.csv"
+RECORDS_DIR = "records"
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class StudySummary:
         skipped: ids of cells not run because a dependency failed.
         seconds: wall time of this call.
         report: the written ``report.html`` (None when not asked for).
+        report_errors: one line per report item in error (``report item NAME: ...``).
+        recovered: cells taken as done from their record (counted in ``cached`` too).
     """
 
     out_dir: Path
@@ -70,10 +91,12 @@ class StudySummary:
     skipped: tuple[str, ...]
     seconds: float
     report: Path | None = None
+    report_errors: tuple[str, ...] = ()
+    recovered: int = 0
 
     @property
     def ok(self) -> bool:
-        """True when no cell failed or was skipped."""
+        """True when no cell failed or was skipped (see ``report_errors`` for the report)."""
         return not self.failed and not self.skipped
 
 
@@ -144,9 +167,54 @@ def write_results(out_dir: str | os.PathLike[str], *, ledger: Ledger | None = No
     return rows
 
 
+def read_cell_record(out_dir: str | os.PathLike[str], cell_id: str) -> dict[str, Any] | None:
+    """A cell's record ``records/<id>.json`` (see the module docstring), or None when missing or unreadable."""
+    try:
+        record = json.loads((Path(out_dir) / RECORDS_DIR / f"{cell_id}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _finished_record(record: dict[str, Any], cell: Cell) -> bool:
+    return (record.get("status") == "done" and record.get("id") == cell.id
+            and record.get("config_hash") == cell.config_hash and isinstance(record.get("metrics"), dict))
+
+
+def _write_cell_record(cell: Cell, out: Path, status: str, metrics: Mapping[str, Any] | None = None,
+                       seconds: float | None = None) -> None:
+    record: dict[str, Any] = {"id": cell.id, "stage": cell.stage, "kind": cell.kind,
+                              "config_hash": cell.config_hash, "status": status}
+    if metrics is not None:
+        record.update(metrics=dict(metrics), seconds=seconds, finished=time.time())
+    atomic_write_text(out / RECORDS_DIR / f"{cell.id}.json", to_json(record) + "\n")
+
+
+def _clear(cell_dir: Path) -> None:
+    """Removes a cell directory: renamed away first, so a kill midway leaves a temp folder, not half of it."""
+    doomed = cell_dir.with_name(f".{cell_dir.name}.tmp{os.getpid()}")
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(cell_dir, doomed)
+    shutil.rmtree(doomed)
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def check_study_dir(out: Path) -> None:
+    """Refuses an output path that is a file, or a non-empty folder that is not a study directory.
+
+    A study directory holds the ledger, ``cells/`` or ``records/``; any other
+    non-empty folder belongs to someone else and is never written into.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"study directory {out} is a file; give a directory with --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not any((out / name).exists() for name in (LEDGER_NAME, "cells", RECORDS_DIR)):
+            raise ConfigError(f"{out} is not empty and is not a study directory (no {LEDGER_NAME}, cells/ "
+                              "or records/); choose a new or empty --out")
 
 
 def run_study(
@@ -178,7 +246,10 @@ def run_study(
         the remaining cells still run.
 
     Raises:
-        ConfigError: unknown preset or unknown kind.
+        ConfigError: unknown preset or kind, or a cell's params that its kind
+            refuses (:func:`~tfrobust.studies.check.check_study`; nothing is
+            run or written then).
+        LedgerError: ``study.sqlite`` is not a readable ledger (left untouched).
     """
     started = time.time()
     say: Callable[[str], None]
@@ -186,24 +257,27 @@ def run_study(
         say = progress
     else:
         say = (lambda line: print(line, flush=True)) if progress else (lambda line: None)
-    cells = spec.cells(preset)
+    cells = check_study(spec, preset, kinds=KINDS)  # every cell of the preset, before anything runs
     if shard is not None:
         cells = select_shard(cells, *shard)
-    unknown = sorted({c.kind for c in cells} - set(KINDS))
-    if unknown:
-        from tfrobust.config import ConfigError
-
-        raise ConfigError(f"unknown stage kind(s) {', '.join(unknown)}; registered: {', '.join(KINDS)}")
     out = Path(out_dir)
+    check_study_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     state: dict[str, str] = {}
-    ran = cached = 0
+    ran = cached = recovered = 0
     failed: list[str] = []
     skipped: list[str] = []
+    fresh: set[str] = set()  # cells computed in this run
     with Ledger(out) as ledger:
         ledger.set_meta({"name": spec.name, "preset": preset or "", "description": spec.description,
                          "reference": spec.reference, "report": json.dumps(dict(spec.report))})
         previous = ledger.sync(cells)
+        done = {r["id"] for r in ledger.rows("done")}
+        removed = remove_leftovers(out, owned={c.id for c in cells} - done, done=done)
+        if removed:
+            say(f"removed {len(removed)} temp file(s) left by a killed run: "
+                f"{', '.join(p.relative_to(out).as_posix() for p in removed[:5])}"
+                + (", ..." if len(removed) > 5 else ""))
         for number, cell in enumerate(cells, 1):
             tag = f"[{number}/{len(cells)}] {cell.id}"
             row = ledger.get(cell.id)
@@ -211,6 +285,16 @@ def run_study(
                 state[cell.id] = "done"
                 cached += 1
                 say(f"{tag}: done (cached)")
+                continue
+            cell_dir = out / "cells" / cell.id
+            record = read_cell_record(out, cell.id)
+            if (record is not None and _finished_record(record, cell)
+                    and all(state.get(d) == "done" and d not in fresh for d in cell.needs.values())):
+                ledger.finish(cell.id, record["metrics"], float(record.get("seconds") or 0.0))
+                state[cell.id] = "done"
+                cached += 1
+                recovered += 1
+                say(f"{tag}: done (recovered from {RECORDS_DIR}/{cell.id}.json)")
                 continue
             blocked = [d for d in cell.needs.values() if state.get(d) != "done"]
             if blocked:
@@ -220,12 +304,16 @@ def run_study(
                 skipped.append(cell.id)
                 say(f"{tag}: skipped ({reason})")
                 continue
-            cell_dir = out / "cells" / cell.id
             old = previous.get(cell.id)
-            if cell_dir.exists() and (old is None or old["config_hash"] != cell.config_hash):
-                shutil.rmtree(cell_dir)  # artifacts of another config must not be resumed from
+            if record is not None:  # the directory says which config it holds
+                stale = record.get("config_hash") != cell.config_hash
+            else:
+                stale = old is None or old["config_hash"] != cell.config_hash
+            if cell_dir.exists() and stale:
+                _clear(cell_dir)  # artifacts of another config must not be resumed from
             cell_dir.mkdir(parents=True, exist_ok=True)
             (cell_dir / "error.txt").unlink(missing_ok=True)
+            _write_cell_record(cell, out, "running")
             deps = {key: out / "cells" / dep for key, dep in cell.needs.items()}
             params = json.loads(json.dumps(cell.params))
             say(f"{tag}: running {cell.kind}")
@@ -235,6 +323,7 @@ def run_study(
                 metrics = KINDS[cell.kind](params, deps, cell_dir)
                 if not isinstance(metrics, Mapping):
                     raise TypeError(f"kind {cell.kind!r} returned {type(metrics).__name__}, not a mapping of metrics")
+                _write_cell_record(cell, out, "done", metrics, time.time() - tic)
                 ledger.finish(cell.id, metrics, time.time() - tic)
             except Exception as err:  # a failing cell must not stop the others
                 (cell_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
@@ -247,20 +336,24 @@ def run_study(
                 ledger.reset(cell.id, "interrupted")
                 raise
             state[cell.id] = "done"
+            fresh.add(cell.id)
             ran += 1
             write_results(out, ledger=ledger)
             say(f"{tag}: done in {time.time() - tic:.1f} s")
         write_results(out, ledger=ledger)
     report_path = None
+    report_errors: tuple[str, ...] = ()
     if report:
         from tfrobust.reports import write_report
 
         written = write_report(out)
         report_path = written.path
-        for error in written.errors:
+        report_errors = written.problems
+        for error in report_errors:
             say(f"report: {error}")
     summary = StudySummary(out_dir=out, cells=len(cells), ran=ran, cached=cached, failed=tuple(failed),
-                           skipped=tuple(skipped), seconds=time.time() - started, report=report_path)
+                           skipped=tuple(skipped), seconds=time.time() - started, report=report_path,
+                           report_errors=report_errors, recovered=recovered)
     say(f"study {spec.name}: {len(cells)} cells, {ran} run, {cached} cached, {len(failed)} failed, "
         f"{len(skipped)} skipped in {summary.seconds:.1f} s -> {out / RESULTS_NAME}")
     if report_path is not None:

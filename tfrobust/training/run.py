@@ -2,21 +2,41 @@
 
 ``train(config, out_dir)`` writes into ``out_dir``:
 
-- ``config.yaml``: every value used (resolved dataset bounds and source, model
-  options with defaults, optimizer, seed, library versions, command line),
-  written before training starts so a crashed run still documents itself;
-- ``history.csv``: one row per epoch (loss, accuracy, validation values,
-  learning rate, images/s);
-- ``checkpoints/last.weights.h5``: the weights after the latest epoch;
-- ``backup/``: Keras ``BackupAndRestore`` state while training runs; a killed
-  run re-run with the same ``out_dir`` resumes from the last finished epoch;
+- ``config.yaml``: every value used (resolved dataset bounds, source and a
+  fingerprint of the training data, model options with defaults, optimizer,
+  seed, the run's ``config_hash``, library versions, command line), written
+  before training starts so a crashed run still documents itself;
+- ``history.csv``: one row per finished epoch (loss, accuracy, validation
+  values, images/s);
+- ``checkpoints/last.weights.h5``: the weights (and optimizer state) after
+  the latest finished epoch whose loss and weights are finite;
+- ``backup/``: the resumable state while the run is unfinished (see
+  :mod:`tfrobust.training.resume`); kept until every file below is written;
 - ``model.keras``: the trained classifier (the base model, logits out),
   loadable with ``keras.saving.load_model`` in safe mode;
 - ``saved_model/``: a TensorFlow SavedModel whose ``serve`` endpoint and
   ``serving_default`` signature return logits;
 - ``metrics.json``: test loss and accuracy, throughput, wall time.
 
-Every file is written atomically (temp file + ``os.replace``).
+Every file is written atomically (temp file + ``os.replace``); leftovers of a
+killed call are removed by the next one.
+
+Resuming: a call into the directory of an unfinished run (killed, or killed
+while saving) with the same configuration (same ``config_hash``) continues
+after the last finished epoch and ends with the same weights, bit for bit on
+CPU, as an uninterrupted run: epoch ``e`` sees batches that depend only on
+``(seed, e)`` (:func:`tfrobust.data.pipeline.make_pipeline` with
+``epochs=``); the backup holds the model and optimizer variables (the
+optimizer's step counter seeds the adversarial and Jacobian wrappers'
+per-step draws) and the Keras seed-generator states (dropout), which
+``save_weights`` leaves out. A different configuration, a finished run, or a
+directory that is not a run is refused before anything is written, unless
+``overwrite=True`` (which removes only the files a run writes).
+
+Divergence: a NaN or infinite loss (checked every batch) or weights (checked
+every epoch and at the end) raise :class:`TrainingDiverged` (a
+``ValueError``); the last finite epoch stays in ``checkpoints/`` and
+``backup/``, and no ``model.keras`` or ``metrics.json`` is written.
 """
 
 from __future__ import annotations
@@ -27,6 +47,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,16 +57,30 @@ import numpy as np
 import tensorflow as tf
 
 import tfrobust
-from tfrobust.config import TrainConfig, dump_yaml, to_dict
+from tfrobust.config import TrainConfig, to_dict
 from tfrobust.data import Dataset, load_dataset
+from tfrobust.data.pipeline import make_pipeline
 from tfrobust.models import build_model, model_options
-from tfrobust.training.artifacts import atomic_json, export_saved_model, save_model
+from tfrobust.training.artifacts import (
+    atomic_json,
+    check_export_target,
+    export_saved_model,
+    save_model,
+)
 from tfrobust.training.callbacks import Throughput
+from tfrobust.training.callbacks.best_checkpoint import BestCheckpoint, holdout_split
 from tfrobust.training.methods import METHODS
 from tfrobust.training.optimizers import build_optimizer
+from tfrobust.training.resume import (
+    RunDirectory,
+    TrainingDiverged,
+    data_fingerprint,
+    is_finished_run,
+)
 from tfrobust.training.targets import load_targets
 
-__all__ = ["TrainResult", "train", "load_data", "library_versions", "load_method_targets", "method_options"]
+__all__ = ["TrainResult", "TrainingDiverged", "train", "load_data", "library_versions", "load_method_targets",
+           "method_options", "is_finished_run"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +91,8 @@ class TrainResult:
         out_dir: the run directory.
         model: the trained base classifier (logits out).
         metrics: test metrics and timings (also in ``metrics.json``).
-        history: per-epoch logs (also in ``history.csv``).
+        history: per-epoch logs of every finished epoch, also those of an
+            earlier, interrupted call (also in ``history.csv``).
     """
 
     out_dir: Path
@@ -156,6 +192,7 @@ def _resolved_config(
             values["method_options"][key] = str(Path(config.method_options[key]).resolve())
     values["resolved"] = {
         "data_source": train_ds.source,
+        "data_fingerprint": data_fingerprint(train_ds.x, train_ds.y),
         "train_examples": len(train_ds),
         "test_examples": len(test_ds),
         "input_shape": list(train_ds.input_shape),
@@ -179,23 +216,37 @@ def train(
     *,
     verbose: Any = "auto",
     callbacks: list[keras.callbacks.Callback] | tuple[keras.callbacks.Callback, ...] = (),
+    overwrite: bool = False,
+    finalize: Callable[[Path], object] | None = None,
 ) -> TrainResult:
     """Trains the model a config describes and saves every artifact.
 
     Args:
         config: the run's configuration.
         out_dir: directory for the artifacts listed in the module docstring;
-            created if missing. Re-running into the directory of a killed run
-            resumes it from its last finished epoch.
+            created if missing. Re-running into the directory of an
+            unfinished (killed) run with the same configuration resumes it
+            after its last finished epoch.
         verbose: Keras ``fit`` verbosity (``"auto"``/1: progress bar, 2: one
             line per epoch, 0: silent).
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks (their logs go into ``history.csv``).
+        overwrite: start over in a directory that holds a finished run or an
+            unfinished run of another configuration, removing only the files
+            a run writes (unknown files stay).
+        finalize: called with the run directory after every artifact is
+            written and before the backup is removed (``tfrobust train``
+            writes its report here), so a call killed during it is finished
+            by the next call.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: unknown dataset, architecture or method, bad options.
+        ValueError: unknown dataset, architecture or method, bad options;
+            ``out_dir`` holds a finished run or an unfinished run of another
+            configuration (without ``overwrite``), or files that are not a
+            tfrobust run; the backup cannot be resumed.
+        TrainingDiverged: the loss or the weights became NaN or infinite.
         FileNotFoundError: the dataset's files cannot be found.
     """
     if config.method not in METHODS:
@@ -205,6 +256,10 @@ def train(
     options = method_options(config, train_ds.bounds)
     _check_method_options(config, options)
     targets = load_method_targets(config, train_ds)
+    val_ds = None
+    if config.model_selection == "best_validation":  # hold out the first examples, as Noack's MNIST_val
+        train_ds, val_ds, targets = holdout_split(train_ds, config.validation_size, targets=targets)
+    check_export_target(out / "saved_model")  # a foreign saved_model/ is refused now, not after training
     started = time.time()
 
     if config.deterministic:
@@ -217,6 +272,9 @@ def train(
         **config.model.options,
     )
     model = METHODS[config.method](base, **options)
+    attack = getattr(model, "attack", None)
+    if attack is not None and hasattr(attack, "check_input_shape"):
+        attack.check_input_shape(train_ds.input_shape)  # l2 sign steps longer than the ball: refused now
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
     optimizer = build_optimizer(config.optimizer, total_steps=steps_per_epoch * config.epochs)
     model.compile(
@@ -225,38 +283,50 @@ def train(
         metrics=["accuracy"],
         jit_compile=config.jit_compile,  # "auto", True or False (validated by TrainConfig)
     )
-    out.mkdir(parents=True, exist_ok=True)  # only now: bad options above leave no trace
-    (out / "checkpoints").mkdir(exist_ok=True)
-    dump_yaml(_resolved_config(config, train_ds, test_ds, model, optimizer), out / "config.yaml")
+    record = _resolved_config(config, train_ds, test_ds, model, optimizer)
+    run = RunDirectory.open(out, record, overwrite=overwrite)  # refuses before anything is written
+    run.start()
+    first_epoch = run.epochs_done
+    run.restore(model)
 
-    backup_dir = out / "backup"
-    history_path = out / "history.csv"
-    if not backup_dir.exists() and history_path.exists():
-        history_path.unlink()  # a fresh run, not a resumed one: start the log anew
     throughput = Throughput(len(train_ds))
+    test_pipe = test_ds.pipeline(config.batch_size)
+    validation = test_pipe if config.validate else None
+    selector = None
+    if config.model_selection != "last":
+        validation = val_ds.pipeline(config.batch_size) if val_ds is not None else test_pipe
+        selector = BestCheckpoint(
+            config.epochs, start_fraction=config.selection_start,
+            selection="validation" if val_ds is not None else "test_set",
+            filepath=out / "checkpoints" / "best.weights.h5")
     all_callbacks: list[keras.callbacks.Callback] = [
         throughput,
-        *callbacks,  # before the loggers, so values they add (val_robust_accuracy) are logged
-        keras.callbacks.TerminateOnNaN(raise_error=True),  # never let a NaN delete the backup
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
-        keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "last.weights.h5"), save_weights_only=True
-        ),
+        *callbacks,  # before the recorder, so values they add (val_robust_accuracy) are logged
+        *([selector] if selector is not None else []),
+        run.callback(),  # checks the loss every batch; commits each finite epoch (backup, history, checkpoint)
     ]
-    train_pipe = train_ds.pipeline(
-        config.batch_size, shuffle=True, seed=config.seed, augment=config.data.augment,
-        targets=targets,
+    lo = train_ds.bounds[0]
+    train_pipe = make_pipeline(
+        train_ds.x, train_ds.y, config.batch_size, shuffle=True, seed=config.seed,
+        augment=config.data.augment, targets=targets, fill=lo if math.isfinite(lo) else 0.0,
+        epochs=(first_epoch, config.epochs),  # epoch e's batches depend on (seed, e) only: resumable
     )
-    test_pipe = test_ds.pipeline(config.batch_size)
-    history = model.fit(
-        train_pipe,
-        validation_data=test_pipe if config.validate else None,
-        epochs=config.epochs,
-        callbacks=all_callbacks,
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=verbose,
-    )
+    if first_epoch < config.epochs:
+        model.fit(
+            train_pipe,
+            validation_data=validation,
+            epochs=config.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=all_callbacks,
+            shuffle=False,  # the pipeline shuffles, seeded
+            verbose=verbose,
+        )
+    elif selector is not None:  # every epoch was done before (killed while saving): load the selected weights
+        selector.set_model(model)
+        selector.on_train_begin()
+        selector.on_train_end()
+    run.check_finite(model, "at the end of training")
     test = model.evaluate(test_pipe, return_dict=True, verbose=0)
 
     save_model(base, out / "model.keras")
@@ -274,5 +344,11 @@ def train(
         "wall_seconds": time.time() - started,
         "jit_compile": bool(model.jit_compile),
     }
+    if selector is not None:
+        metrics.update(selector.summary())
     atomic_json(metrics, out / "metrics.json")
-    return TrainResult(out_dir=out, model=base, metrics=metrics, history=dict(history.history))
+    if finalize is not None:
+        finalize(out)
+    history = run.history()
+    run.finish()  # only now: a call killed before this point is finished by the next one
+    return TrainResult(out_dir=out, model=base, metrics=metrics, history=history)

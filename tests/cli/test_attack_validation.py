@@ -1,0 +1,131 @@
+"""``tfrobust attack``: radii beyond float32, NaN models and ``--out`` are one-line errors, checked early.
+
+Uses a tiny untrained toy2d model saved by hand (no training run), so every
+test takes about a second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import pandas as pd
+import pytest
+import yaml
+
+FAST = ["--limit", "40", "--steps", "1", "--batch-size", "40"]
+
+
+def _run_dir(root, name, bias=0.0):
+    run = root / name
+    run.mkdir()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+        2, bias_initializer=keras.initializers.Constant(bias))])
+    model.save(run / "model.keras")
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"name": "toy2d"}}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attack_validation")
+    return {"ok": _run_dir(root, "ok"), "nan": _run_dir(root, "nan", bias=math.nan)}
+
+
+@pytest.fixture
+def no_attack(monkeypatch):
+    """Fails the test if an attack starts (the error must come first)."""
+    import tfrobust.evaluation as evaluation
+
+    def never(*args, **kwargs):
+        raise AssertionError("the attack ran before the options were checked")
+
+    monkeypatch.setattr(evaluation, "robust_accuracy_table", never)
+
+
+def one_line_error(code, err):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--norm", "l2", "--eps", "1e39"], "--eps=1e+39 overflows float32"),
+    (["--norm", "linf", "--eps", "0.1,inf"], "--eps must be a finite number"),
+    (["--norm", "linf", "--eps", "nan"], "--eps: expected a number"),
+    (["--norm", "l2", "--eps", "l2=-1e39"], "--eps must be >= 0"),
+    (["--norm", "l2", "--eps", "0.5", "--step-size", "1e300"], "--step-size=1e+300 overflows float32"),
+    (["--norm", "l2", "--eps", "0.5", "--step-size", "1e-50"], "--step-size=1e-50 is too small for float32"),
+    (["--norm", "l2", "--eps", "1e30"], "too large for the l2 attack"),
+    (["--norm", "l2", "--eps", "1e19", "--step-size", "1e19"], "too large for the l2 attack"),
+])
+def test_radii_and_step_sizes_are_checked_before_attacking(runs, run_cli, no_attack, tmp_path, args, message):
+    code, _, err = run_cli("attack", "--model", runs["ok"], *args, *FAST, "--out", tmp_path / "t.csv")
+    assert message in one_line_error(code, err)
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_nan_model_is_an_error_not_a_table(runs, run_cli, tmp_path):
+    out = tmp_path / "nan.csv"
+    code, text, err = run_cli("attack", "--model", runs["nan"], "--norm", "linf", "--eps", "0.1", *FAST,
+                              "--out", out)
+    line = one_line_error(code, err)  # the clean pass fails, before any attack (or progress line)
+    assert "model produced non-finite logits on 40 of 40 clean images" in line
+    assert not out.exists() and "clean" not in text
+
+
+def test_out_checks_happen_before_the_attack(runs, run_cli, no_attack, tmp_path):
+    unrelated = tmp_path / "notes.csv"
+    unrelated.write_text("my,own\n1,2\n")
+    cases = [
+        (unrelated, "exists and is not a table written by tfrobust attack"),
+        (tmp_path, "is a directory"),
+        (unrelated / "t.csv", "is not a directory"),
+    ]
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    cases.append((link, "is a symbolic link"))
+    for out, message in cases:
+        code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", *FAST,
+                               "--out", out)
+        line = one_line_error(code, err)
+        assert message in line and "--out" in line, line
+    assert unrelated.read_text() == "my,own\n1,2\n"  # untouched
+    assert not (tmp_path / "elsewhere.csv").exists()
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions")
+def test_out_in_a_read_only_directory(runs, run_cli, no_attack, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", *FAST,
+                               "--out", locked / "sub" / "t.csv")
+        assert "no permission to write in" in one_line_error(code, err)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_default_out_never_replaces_an_unrelated_file(runs, run_cli, no_attack):
+    mine = runs["ok"] / "robust_accuracy.csv"
+    mine.write_text("someone else's results\n")
+    try:
+        code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", *FAST)
+        assert "robust_accuracy.csv exists and is not a table written by tfrobust attack" in one_line_error(code, err)
+        assert mine.read_text() == "someone else's results\n"
+    finally:
+        mine.unlink()
+
+
+def test_new_parents_are_created_and_an_earlier_table_is_replaced(runs, run_cli, tmp_path):
+    out = tmp_path / "new" / "deeper" / "table.csv"
+    for eps in ("0.1", "0.05,0.2"):
+        code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", eps, *FAST,
+                               "--out", out)
+        assert code == 0, err
+    table = pd.read_csv(out)
+    assert list(table["eps"]) == [0.05, 0.2] and (table["n"] == 40).all()  # the second run's table
+    assert sorted(p.name for p in out.parent.iterdir()) == ["table.csv"]  # no temp files left
