@@ -22,16 +22,16 @@ def test_toy2d_shape_and_balance():
 
 
 def test_toy2d_statistics_match_constants():
-    ds = load_dataset("toy2d", seed=3)
+    x, y = synthetic.toy2d(seed=3, geometry="tilted")  # the kim_notebook default: tests/test_fidelity_kim.py
     cov = np.asarray(synthetic.TOY2D_COV)
     assert np.all(np.linalg.eigvalsh(cov) > 0)  # a valid covariance, unlike the printed one
     for label, mean in enumerate(synthetic.TOY2D_MEANS):
-        pts = ds.x[ds.y == label].astype(np.float64)
+        pts = x[y == label].astype(np.float64)
         assert abs(pts[:, 0].mean() - mean[0]) < 0.03  # std err 0.005
         assert abs(pts[:, 1].mean() - mean[1]) < 0.02  # std err 0.003
         np.testing.assert_allclose(np.cov(pts.T), cov, rtol=0.15, atol=0.003)
     # separated (mostly) along the low-variance direction x2: the midline classifies (almost) all
-    accuracy = np.mean((ds.x[:, 1] < 0) == (ds.y == 1))
+    accuracy = np.mean((x[:, 1] < 0) == (y == 1))
     assert accuracy > 0.995
     # elongated and correlated like A.1's printed covariance (negative off-diagonal term)
     low, high = np.linalg.eigvalsh(cov)
@@ -39,13 +39,14 @@ def test_toy2d_statistics_match_constants():
 
 
 def test_toy2d_means_and_cov_options():
-    x, y = synthetic.toy2d(means=synthetic.TOY2D_NARROW_MEANS, cov=synthetic.TOY2D_NARROW_COV, seed=1)
+    x, y = synthetic.toy2d(means=synthetic.TOY2D_NARROW_MEANS, cov=synthetic.TOY2D_NARROW_COV, seed=1,
+                           geometry="tilted")
     assert abs(x[y == 0, 1].mean() - 0.05) < 0.002 and abs(x[y == 1, 1].mean() + 0.05) < 0.002
     np.testing.assert_allclose(x[y == 0].var(0), [0.1, 0.0002], rtol=0.15)
     x2, _ = synthetic.toy2d(means=((0.5, 0.0), (-0.5, 0.0)), cov=((0.01, 0.0), (0.0, 0.01)), n_per_class=500)
     assert x2.shape == (1000, 2)
-    default, _ = synthetic.toy2d(seed=2)
-    explicit, _ = synthetic.toy2d(seed=2, means=synthetic.TOY2D_MEANS, cov=synthetic.TOY2D_COV)
+    default, _ = synthetic.toy2d(seed=2, geometry="tilted")
+    explicit, _ = synthetic.toy2d(seed=2, geometry="tilted", means=synthetic.TOY2D_MEANS, cov=synthetic.TOY2D_COV)
     np.testing.assert_array_equal(default, explicit)
 
 

@@ -71,7 +71,7 @@ def test_scores_against_random_baseline():
     rows += rows_for("gradient", "roar", [[0.9, 0.6, 0.3, 0.1]])  # drops faster: better
     rows += rows_for("gradient", "kar", [[0.9, 0.8, 0.7, 0.5]])  # stays higher: better
     rows += rows_for("worse", "roar", [[0.9, 0.9, 0.8, 0.7]])
-    got = {(s["method"], s["mode"]): s for s in scores(rows)}
+    got = {(s["method"], s["mode"]): s for s in scores(rows, end_point="none")}
     assert got[("random", "roar")]["mu"] == 0.0 and got[("random", "kar")]["mu"] == 0.0
     assert got[("gradient", "roar")]["mu"] > 0 and got[("gradient", "kar")]["mu"] > 0
     assert got[("worse", "roar")]["mu"] < 0
@@ -82,23 +82,23 @@ def test_scores_against_random_baseline():
     assert got[("gradient", "kar")]["area"] == pytest.approx(curve_area(FRACTIONS, [0.9, 0.8, 0.7, 0.5]))
     assert got[("gradient", "kar")]["mu"] == pytest.approx(
         curve_area(FRACTIONS, [0.9, 0.8, 0.7, 0.5]) - curve_area(FRACTIONS, [0.9, 0.5, 0.4, 0.3]))
-    assert [tuple(s) for s in scores(rows)][0] == ("method", "mode", "area", "mu")
+    assert [tuple(s) for s in scores(rows, end_point="none")][0] == ("method", "mode", "area", "mu")
 
 
 def test_scores_nan_without_comparable_baseline(recwarn):
     rows = rows_for("gradient", "roar", [[0.9, 0.6, 0.3, 0.1]])
-    assert math.isnan(scores(rows)[0]["mu"])
+    assert math.isnan(scores(rows, end_point="none")[0]["mu"])
     rows += [{"method": "random", "mode": "roar", "fraction": f, "repeat": 0, "accuracy": 0.5}
              for f in (0.0, 0.5)]  # other fractions: not comparable
-    assert math.isnan(scores(rows)[0]["mu"])
-    assert scores(rows, baseline="gradient")[0]["mu"] == 0.0
+    assert math.isnan(scores(rows, end_point="none")[0]["mu"])
+    assert scores(rows, baseline="gradient", end_point="none")[0]["mu"] == 0.0
     assert len(recwarn) == 0
 
 
 def test_scores_need_fraction_zero():
     rows = [{"method": "g", "mode": "kar", "fraction": 0.5, "repeat": 0, "accuracy": 0.5}]
     with pytest.raises(ValueError, match="g kar curve: fractions must start at 0"):
-        scores(rows)
+        scores(rows, num_classes=2)
 
 
 def test_write_csv_atomic_and_exact(tmp_path):

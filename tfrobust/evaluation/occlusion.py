@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["importance_ranks", "occluded_count", "occlusion_mask", "occlude", "fill_values"]
+__all__ = ["TIES", "importance_ranks", "occluded_count", "occlusion_mask", "occlude", "fill_values"]
 
 MODES = ("abs", "signed")
+#: Tie-breaking of equal scores: ``index`` (row-major order) or ``random`` (seeded).
+TIES = ("index", "random")
 _CHUNK_VALUES = 1 << 22  # map values sorted per chunk (about 16 MB of float32 scores)
 
 
@@ -47,31 +49,42 @@ def _fraction(fraction: Any) -> float:
     return value
 
 
-def importance_ranks(maps: Any, *, mode: str = "abs") -> np.ndarray:
+def importance_ranks(maps: Any, *, mode: str = "abs", ties: str = "index", seed: int = 0) -> np.ndarray:
     """Ranks the pixels of each map by importance; rank 0 is the most important.
 
     Channels are reduced first: ``mode="abs"`` scores a pixel by the sum over
     channels of ``|map|``, ``mode="signed"`` by the plain sum over channels
     (larger is more important, so negative evidence ranks last). Among equal
-    scores the lower row-major pixel index ``h * W + w`` ranks first, so a
-    constant map ranks pixels in reading order. Examples are sorted in chunks
+    scores, with ``ties="index"`` the lower row-major pixel index ``h * W + w``
+    ranks first, so a constant map ranks pixels in reading order; with
+    ``ties="random"`` they are ordered by a uniform random key drawn per pixel
+    from ``numpy.random.default_rng(seed)`` (the same ranks for any chunking).
+    Kim et al.'s code breaks ties at random too: it adds U(0, 1e-8) noise to
+    every map before thresholding (``3.4 CIFAR-10 ROAR KAR.ipynb``,
+    ``occlude_dataset``), which also reorders scores closer than 1e-8; here
+    only exactly equal scores are reordered. Examples are sorted in chunks
     (stable argsort), so 60,000 maps of 28 x 28 take a few seconds and little
     memory beyond the (N, H, W) int32 result.
 
     Args:
         maps: (N, H, W, C) or (N, H, W) finite attribution maps (numpy or tensor).
         mode: ``"abs"`` or ``"signed"`` channel reduction.
+        ties: ``"index"`` or ``"random"`` order among equal scores.
+        seed: seed of the random tie-breaking keys (``ties="random"``).
 
     Returns:
         (N, H, W) int32 array; each image holds a permutation of 0 .. H*W - 1.
 
     Raises:
-        ValueError: bad ``mode``, shape, empty image or non-finite values.
+        ValueError: bad ``mode``, ``ties``, shape, empty image or non-finite values.
 
     Ref: Kim et al. 2019, sec. 3.2; Hooker et al. 2019, sec. 3.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    rng = np.random.default_rng(seed) if ties == "random" else None
     arr = _array(maps)
     if arr.ndim not in (3, 4):
         raise ValueError(f"maps must have shape (N, H, W, C) or (N, H, W), got {arr.shape}")
@@ -90,7 +103,10 @@ def importance_ranks(maps: Any, *, mode: str = "abs") -> np.ndarray:
         score = (np.abs(part) if mode == "abs" else part).sum(axis=-1)
         if not np.isfinite(score).all():
             raise ValueError("maps must be finite (found NaN or inf after the channel reduction)")
-        order = np.argsort(-score, axis=1, kind="stable")  # descending, ties by index
+        if rng is None:
+            order = np.argsort(-score, axis=1, kind="stable")  # descending, ties by index
+        else:  # descending, ties by a random key (lexsort: the last key is the primary one)
+            order = np.lexsort((rng.random(score.shape), -score), axis=1)
         np.put_along_axis(ranks[start:start + chunk], order,
                           np.broadcast_to(positions, order.shape), axis=1)
     return ranks.reshape(n, h, w)

@@ -26,12 +26,23 @@ Choices (documented in the report too):
   ``seed + r``) and sees the training batches in the same order: common random
   numbers, so differences between methods are not initialisation noise;
 - fill: per-channel mean of the training images (Hooker et al.; Kim: "a
-  constant value");
-- ranks: channel-summed ``|map|`` (``rank_mode="signed"`` uses the signed sum).
+  constant value"; Kim's code fills the per-channel training mean too);
+- ranks: channel-summed ``|map|`` (``rank_mode="signed"`` uses the signed sum);
+  equal scores in random order (``ties="random"``, Kim's code) or reading
+  order (``ties="index"``);
+- label: the maps are those of the evaluated model's *predicted* class
+  (``label="predicted"``, the default): Kim's code ranks pixels by the loss
+  gradient against ``one_hot(argmax logits)`` (``3.4 CIFAR-10 ROAR
+  KAR.ipynb``, ``eval_roar_kar``), so a misclassified test image carries no
+  information about its true label into the occlusion; ``label="true"``
+  takes the dataset's labels;
+- scores: curves closed at (1, 1/K) (``end_point="chance"``, Kim's code; see
+  :mod:`tfrobust.evaluation.roar_scores`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,9 +57,9 @@ import tensorflow as tf
 
 from tfrobust.config import OptimizerConfig, to_dict
 from tfrobust.data import Dataset
-from tfrobust.evaluation.occlusion import fill_values, importance_ranks, occlude
+from tfrobust.evaluation.occlusion import TIES, fill_values, importance_ranks, occlude
+from tfrobust.evaluation.roar_scores import END_POINTS, write_csv
 from tfrobust.evaluation.roar_scores import scores as roar_scores
-from tfrobust.evaluation.roar_scores import write_csv
 from tfrobust.models import build_model
 from tfrobust.training import (
     atomic_json,
@@ -59,9 +70,12 @@ from tfrobust.training import (
 )
 from tfrobust.training.targets import load_targets, model_sha256
 
-__all__ = ["DEFAULT_FRACTIONS", "MODES", "ROAR_COLUMNS", "SCORE_COLUMNS", "Member", "RoarResult", "format_scores", "roar_members", "run_roar"]
+__all__ = ["DEFAULT_FRACTIONS", "LABELS", "MODES", "ROAR_COLUMNS", "SCORE_COLUMNS", "Member", "RoarResult",
+           "format_scores", "map_labels", "roar_members", "run_roar"]
 
 MODES = ("roar", "kar")
+#: Whose class the attribution maps explain: the evaluated model's prediction (Kim's code) or the label.
+LABELS = ("predicted", "true")
 ROAR_COLUMNS = ("method", "mode", "fraction", "repeat", "accuracy")
 SCORE_COLUMNS = ("method", "mode", "area", "mu")
 DEFAULT_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -124,15 +138,27 @@ def _digest(values: Any) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def map_labels(model: keras.Model, data: Dataset, label: str, *, batch_size: int = 256) -> Dataset:
+    """The examples whose maps rank the pixels: ``data`` itself (``"true"``) or ``data`` with
+    its labels replaced by the model's predicted classes (``"predicted"``, Kim's code)."""
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {', '.join(LABELS)}, got {label!r}")
+    if label == "true":
+        return data
+    logits = model.predict(np.asarray(data.x, np.float32), batch_size=batch_size, verbose=0)
+    return dataclasses.replace(data, y=np.argmax(np.asarray(logits), axis=-1).astype(np.int32))
+
+
 def _ranks(model: keras.Model, data: Dataset, methods: Sequence[str], maps_dir: Path, *, rank_mode: str,
-           seed: int, batch_size: int, progress: bool) -> np.ndarray:
+           ties: str, seed: int, batch_size: int, progress: bool) -> np.ndarray:
     """(N, R, H, W) int16 pixel ranks of every method (0 = most important); maps cached in ``maps_dir``."""
     per_method = []
-    for method in methods:
+    for i, method in enumerate(methods):
         out = maps_dir / method  # one directory per method: load_targets wants a single map set
         compute_maps(model, data, method=method, out_dir=out, batch_size=batch_size, seed=seed,
                      progress=progress)
-        per_method.append(importance_ranks(load_targets(out, data), mode=rank_mode).astype(np.int16))
+        ranks = importance_ranks(load_targets(out, data), mode=rank_mode, ties=ties, seed=seed + 7919 * i)
+        per_method.append(ranks.astype(np.int16))
     return np.stack(per_method, axis=1)
 
 
@@ -188,6 +214,9 @@ def run_roar(
     optimizer: OptimizerConfig | None = None,
     fill: str | float = "mean",
     rank_mode: str = "abs",
+    label: str = "predicted",
+    ties: str = "random",
+    end_point: str = "chance",
     batched: bool = True,
     group_size: int = 8,
     seed: int = 0,
@@ -216,6 +245,12 @@ def run_roar(
         optimizer: the members' optimizer (default Adam 1e-3).
         fill: ``"mean"`` (per-channel training mean) or a constant in data units.
         rank_mode: ``"abs"`` or ``"signed"`` channel reduction of the maps.
+        label: ``"predicted"`` (maps of the evaluated model's predicted class,
+            Kim's code) or ``"true"`` (of the dataset's label).
+        ties: order of equal scores, ``"random"`` (seeded; Kim's code) or
+            ``"index"`` (reading order); see :func:`importance_ranks`.
+        end_point: ``"chance"`` (curves end at (1, 1/K), Kim's code) or
+            ``"none"`` for the scores (:func:`tfrobust.evaluation.scores`).
         batched: train ``group_size`` members at once as one ensemble; False: one by one.
         group_size: members per ensemble (memory and compile time grow with it).
         seed: seeds the maps (random baseline), member weights and batch order.
@@ -226,10 +261,13 @@ def run_roar(
         A :class:`RoarResult`.
 
     Raises:
-        ValueError: bad methods, fractions, repeats, modes, group size, or data without
-            image shape.
+        ValueError: bad methods, fractions, repeats, modes, group size, label, ties,
+            end point, or data without image shape.
     """
     _check(methods, fractions, repeats, modes)
+    for name, value, choices in (("label", label, LABELS), ("ties", ties, TIES), ("end_point", end_point, END_POINTS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be an integer >= 1, got {group_size!r}")
     if len(train.input_shape) != 3:
@@ -238,17 +276,22 @@ def run_roar(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_ranks = _ranks(model, train, methods, out / "maps" / "train", rank_mode=rank_mode, seed=seed,
-                         batch_size=batch_size, progress=progress)
-    test_ranks = _ranks(model, test, methods, out / "maps" / "test", rank_mode=rank_mode, seed=seed + 1,
-                        batch_size=batch_size, progress=progress)
+    # maps/<split> (true labels) or maps/<split>-predicted: the two never share a cache directory.
+    suffix = "" if label == "true" else "-predicted"
+    train_maps, test_maps = out / "maps" / f"train{suffix}", out / "maps" / f"test{suffix}"
+    train_ranks = _ranks(model, map_labels(model, train, label, batch_size=batch_size), methods, train_maps,
+                         rank_mode=rank_mode, ties=ties, seed=seed, batch_size=batch_size, progress=progress)
+    test_ranks = _ranks(model, map_labels(model, test, label, batch_size=batch_size), methods, test_maps,
+                        rank_mode=rank_mode, ties=ties, seed=seed + 1, batch_size=batch_size, progress=progress)
     fill_vec = fill_values(np.asarray(train.x), kind=fill)
     setting = {
-        "train": json.loads((out / "maps" / "train" / methods[0] / "saliency.json").read_text())["dataset"],
-        "test": json.loads((out / "maps" / "test" / methods[0] / "saliency.json").read_text())["dataset"],
+        "train": json.loads((train_maps / methods[0] / "saliency.json").read_text())["dataset"],
+        "test": json.loads((test_maps / methods[0] / "saliency.json").read_text())["dataset"],
         "model_sha256": model_sha256(model), "arch": arch, "arch_options": arch_options or {},
         "epochs": epochs, "batch_size": batch_size, "optimizer": to_dict(optimizer),
         "fill": fill if isinstance(fill, str) else float(fill), "rank_mode": rank_mode, "seed": seed,
+        "label": label, "ties": ties,  # the members learn the true labels, whatever labels the maps used:
+        "labels": [hashlib.sha256(np.asarray(d.y, "<i4").tobytes()).hexdigest() for d in (train, test)],
     }
     ledger = out / "members" / _digest(setting)[:16]
     ledger.mkdir(parents=True, exist_ok=True)
@@ -297,7 +340,7 @@ def run_roar(
     table_modes = [mode for mode in MODES if mode in modes or all(
         m.key in accuracy for m in roar_members(methods, fractions, repeats, (mode,)))]
     rows = _rows(roar_members(methods, fractions, repeats, table_modes), accuracy, methods, table_modes)
-    scored = roar_scores(rows, baseline="random")
+    scored = roar_scores(rows, baseline="random", end_point=end_point, num_classes=train.num_classes)
     write_csv(rows, out / "roar.csv", ROAR_COLUMNS)
     write_csv(scored, out / "scores.csv", SCORE_COLUMNS)
     return RoarResult(rows=rows, scores=scored, out_dir=out, trained=len(todo), reused=reused)

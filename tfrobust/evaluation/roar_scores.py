@@ -12,6 +12,18 @@ the random baseline:
 Both are positive when ``g`` beats the random ranking. Accuracies are in
 [0, 1] and fractions in [0, 1], so areas are in [0, 1].
 
+End point (``end_point="chance"``, the default): a curve measured up to a
+fraction below 1 is closed at ``(1, 1 / num_classes)``, the accuracy of a
+classifier that sees no pixel at all. That is the form of the authors' code
+(1202kbs/Robustness-and-Interpretability, ``3.5 CIFAR-10 Result
+Analysis.ipynb``, ``get_scores``: ``auc([0.0, 0.1, ..., 0.9, 1.0], ...)``
+with the last accuracy 0.1 for CIFAR-10's ten classes, for ROAR and for KAR,
+whose curve they plot against the fraction removed). Method and baseline share
+the end point, so it adds one trapezoid to mu: ``(1 - f_last) / 2`` times the
+gap between the two curves at ``f_last`` (``a_g - a_rand`` for KAR,
+``a_rand - a_g`` for ROAR). ``end_point="none"`` integrates the measured
+points only.
+
 Ref: Kim et al. 2019, sec. 3.2 (the mu scores) and Figs. 4-5; Hooker et al. 2019.
 """
 
@@ -26,9 +38,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODES", "curve_area", "summarize", "scores", "write_csv"]
+__all__ = ["END_POINTS", "MODES", "curve_area", "summarize", "scores", "write_csv"]
 
 MODES = ("roar", "kar")
+#: How a curve ends: ``chance`` closes it at (1, 1/K) (Kim et al.'s code), ``none`` keeps the measured points.
+END_POINTS = ("chance", "none")
 _KEYS = ("method", "mode", "fraction", "repeat", "accuracy")
 
 
@@ -122,15 +136,30 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def scores(rows: Iterable[Mapping[str, Any]], *, baseline: str = "random") -> list[dict[str, Any]]:
+def _chance(end_point: str, num_classes: Any) -> float | None:
+    """The accuracy a curve ends at (None: no end point); checks both arguments."""
+    if end_point not in END_POINTS:
+        raise ValueError(f"end_point must be one of {', '.join(END_POINTS)}, got {end_point!r}")
+    if end_point == "none":
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes: give the number of classes (an integer >= 1) for end_point='chance', "
+                         f"got {num_classes!r}")
+    return 1.0 / int(num_classes)
+
+
+def scores(rows: Iterable[Mapping[str, Any]], *, baseline: str = "random", end_point: str = "chance",
+           num_classes: int | None = None) -> list[dict[str, Any]]:
     """Kim et al.'s interpretability scores mu_ROAR and mu_KAR of every method.
 
     The mean curve over repeats (see :func:`summarize`) of each (method, mode)
-    is integrated with :func:`curve_area` (so it must include fraction 0):
+    is integrated with :func:`curve_area` (so it must include fraction 0),
+    after closing it at ``(1, 1 / num_classes)`` with ``end_point="chance"``
+    when its last measured fraction is below 1 (module docstring):
 
     - KAR: ``area = AUC`` (higher: the kept pixels carry the accuracy).
     - ROAR: ``area = AOC := (f_last - f_first) * 1.0 - AUC``, the area between
-      100% accuracy and the curve over the measured fractions (higher: the
+      100% accuracy and the curve over its fractions (higher: the
       removed pixels mattered). The paper does not say which ceiling its AOC
       uses; any constant ceiling gives the same score, because only
       differences over the same fractions matter:
@@ -144,21 +173,30 @@ def scores(rows: Iterable[Mapping[str, Any]], *, baseline: str = "random") -> li
     Args:
         rows: ROAR/KAR result rows as for :func:`summarize`.
         baseline: method name of the random baseline.
+        end_point: ``"chance"`` (default, the authors' form) or ``"none"``.
+        num_classes: K, needed for ``end_point="chance"``.
 
     Returns:
         One dict per (method, mode) with keys ``method``, ``mode``, ``area``
         and ``mu`` (floats); order as in :func:`summarize`.
 
     Raises:
-        ValueError: as :func:`summarize`, or a curve without fraction 0.
+        ValueError: as :func:`summarize`, a curve without fraction 0, a bad
+            ``end_point`` or, for ``"chance"``, a missing ``num_classes``.
 
     Ref: Kim et al. 2019, sec. 3.2 (definitions of mu_ROAR and mu_KAR).
     """
+    chance = _chance(end_point, num_classes)
     curves: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for point in summarize(rows):
         fractions, means = curves.setdefault((point["method"], point["mode"]), ([], []))
         fractions.append(point["fraction"])
         means.append(point["mean"])
+    if chance is not None:
+        for fractions, means in curves.values():
+            if fractions[-1] < 1.0:
+                fractions.append(1.0)
+                means.append(chance)
     areas: dict[tuple[str, str], float] = {}
     for (method, mode), (fractions, means) in curves.items():
         try:

@@ -147,12 +147,18 @@ def _positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+#: The largest float32: radii and learning rates enter float32 tensors, larger values overflow.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _non_negative(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     out = float(value)
     if not math.isfinite(out) or out < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if out > _FLOAT32_MAX:
+        raise ValueError(f"{name}: {out:g} overflows float32 (at most {_FLOAT32_MAX:.4g})")
     return out
 
 

@@ -9,13 +9,20 @@ standard and with l2 PGD adversarial training at eps 0.25 and 0.5) and draws
 the Fig. 3b panels (:func:`plot_toy`: decision regions, data, l2 eps = 1
 adversarial examples).
 
-Data: ``toy2d`` (:func:`tfrobust.data.synthetic.toy2d`) with its module
-defaults: two elongated Gaussians with a shared correlated covariance, means
-(0, +-0.55) separated mostly along the low-variance direction (see
-``TOY2D_MEANS``/``TOY2D_COV`` for the values, the measurements behind them and
-why A.1's printed ones cannot be used). Measured at the defaults (seeds 0 and
-1, PGD-10): tilt ~24 degrees standard, ~21 at eps 0.25, ~7.5 at eps 0.5, all
-with test accuracy 1.0.
+Data: ``toy2d`` (:func:`tfrobust.data.synthetic.toy2d`), by default the
+geometry of the authors' notebook (``geometry="kim_notebook"``: means
++-(1.2, 0.1), covariance [[0.1, -0.01], [-0.01, 0.002]], min-max scaled into
+[-1, 1]); ``geometry="tilted"`` is our earlier choice (``TOY2D_MEANS`` /
+``TOY2D_COV``, measured then: tilt ~24 degrees standard, ~21 at eps 0.25,
+~7.5 at eps 0.5).
+
+Attacks: as the notebook's ``GM(eps, step_size=2, n_steps=40, norm='2')``,
+PGD starts at the point itself (``random_start=False``) and steps 2 along the
+normalised gradient (:data:`TOY_STEP_SIZE`), cut to the ball's diameter
+``2 * eps`` when longer (PGD refuses longer steps). Without a random start
+the first iterate is ``x + eps * g / ||g||`` for any step >= eps, and on this
+data the cut changes no adversarial example (measured: mean distance 0.000
+eps between step 2 and the cut step at eps 0.25 and 0.5).
 """
 
 from __future__ import annotations
@@ -32,15 +39,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import PGD, pgd
-from tfrobust.data import Dataset, load_dataset
+from tfrobust.data import DATASETS, Dataset
+from tfrobust.data.synthetic import toy2d
 from tfrobust.models import build_model
 from tfrobust.training import AdversarialModel
 
 __all__ = [
     "TILT_COLUMNS",
+    "TOY_STEP_SIZE",
     "boundary_tilt",
     "plot_toy",
     "toy_experiment",
+    "toy_split",
     "train_toy_models",
     "evaluate_toy_models",
     "write_tilt_csv",
@@ -57,7 +67,27 @@ TILT_COLUMNS = (
     "boundary_points",
 )
 
+#: Kim's notebook: every toy attack (training eps 0.25 / 0.5, drawn eps 1) steps 2.
+TOY_STEP_SIZE = 2.0
+
 _DataArg = Dataset | tuple[Any, Any]
+
+
+def _step(step_size: float | None, eps: float) -> float | None:
+    """``step_size`` cut to the ball's diameter ``2 * eps`` (None: PGD's default 2.5 eps / steps)."""
+    if step_size is None:
+        return None
+    if not math.isfinite(float(step_size)) or float(step_size) <= 0:
+        raise ValueError(f"step_size: expected a finite number > 0, got {step_size!r}")
+    return min(float(step_size), 2.0 * float(eps)) if eps > 0 else float(step_size)
+
+
+def toy_split(split: str, *, n: int, seed: int, geometry: str = "kim_notebook") -> Dataset:
+    """The ``toy2d`` split of ``geometry`` (:func:`tfrobust.data.synthetic.toy2d`) as a Dataset in [-1, 1]."""
+    spec = DATASETS["toy2d"]
+    x, y = toy2d(split, n_per_class=n, seed=seed, bounds=spec.default_bounds, geometry=geometry)
+    return Dataset(name="toy2d", split=split, x=x, y=y, bounds=spec.default_bounds, num_classes=spec.num_classes,
+                   class_names=spec.class_names, source="synthetic")
 
 
 def _arrays(data: _DataArg) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
@@ -254,6 +284,8 @@ def train_toy_models(
     steps: int = 40,
     seed: int = 0,
     verbose: int = 0,
+    step_size: float | None = TOY_STEP_SIZE,
+    random_start: bool = False,
 ) -> dict[float, keras.Model]:
     """Trains one ``kim_toy_dnn`` per training eps (0: standard; > 0: l2 PGD adversarial).
 
@@ -266,10 +298,12 @@ def train_toy_models(
         epochs: passes over ``train`` (Kim A.2: 10).
         batch_size: examples per step (not stated by Kim; 128).
         learning_rate: Adam's (Kim A.2: 1e-3).
-        steps: PGD iterations of the training attack (Kim B: 40); the step
-            size is ``2.5 * eps / steps``, with a random start.
+        steps: PGD iterations of the training attack (Kim B: 40).
         seed: initial weights, shuffling and attack starts.
         verbose: Keras ``fit`` verbosity.
+        step_size: PGD step (Kim's notebook: 2), cut to ``2 * eps``; None:
+            ``2.5 * eps / steps``.
+        random_start: start PGD from a random point of the ball (Kim's notebook: no).
 
     Returns:
         Training eps -> the trained base classifier (logits out), in order.
@@ -286,7 +320,8 @@ def train_toy_models(
         base = build_model("kim_toy_dnn", input_shape=train.input_shape, num_classes=2)
         model: keras.Model = base
         if eps > 0:
-            attack = PGD(norm="l2", eps=eps, steps=steps, bounds=train.bounds)
+            attack = PGD(norm="l2", eps=eps, steps=steps, bounds=train.bounds, step_size=_step(step_size, eps),
+                         random_start=random_start)
             model = AdversarialModel(base, attack=attack, track_clean=False, seed=seed)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -299,10 +334,11 @@ def train_toy_models(
 
 
 def _adversarial(model: keras.Model, x: np.ndarray, y: np.ndarray, *, eps: float, steps: int,
-                 bounds: tuple[float, float], seed: int) -> np.ndarray:
+                 bounds: tuple[float, float], seed: int, step_size: float | None = TOY_STEP_SIZE,
+                 random_start: bool = False) -> np.ndarray:
     """l2 PGD maximising the cross-entropy (Kim B.2's visualised attack)."""
     return np.asarray(pgd(model, x, y, norm="l2", eps=eps, steps=steps, bounds=bounds, seed=seed,
-                          jit_compile=False))
+                          step_size=_step(step_size, eps), random_start=random_start, jit_compile=False))
 
 
 def evaluate_toy_models(
@@ -312,6 +348,8 @@ def evaluate_toy_models(
     attack_eps: float = 1.0,
     steps: int = 40,
     seed: int = 0,
+    step_size: float | None = TOY_STEP_SIZE,
+    random_start: bool = False,
 ) -> list[dict[str, float]]:
     """One row per model: tilt, clean and robust accuracy, perturbation geometry.
 
@@ -321,11 +359,12 @@ def evaluate_toy_models(
         attack_eps: l2 radius of the evaluation attack (Kim B.2: 1).
         steps: PGD iterations (Kim B: 40).
         seed: attack random starts.
+        step_size, random_start: as for :func:`train_toy_models`.
 
     Returns:
         Rows with :data:`TILT_COLUMNS`: ``tilt_degrees`` (:func:`boundary_tilt`
-        on ``test``), ``clean_accuracy``, ``robust_accuracy`` (l2 PGD at
-        ``attack_eps``), ``perturbation_angle_degrees`` (mean angle between
+        on ``test``), ``clean_accuracy``, ``robust_accuracy`` (correct before and
+        after l2 PGD at ``attack_eps``), ``perturbation_angle_degrees`` (mean angle between
         each adversarial perturbation and the line through the class means: 0
         when the attack moves points straight towards the other class's
         manifold, 90 when it moves them along their own) and
@@ -340,8 +379,11 @@ def evaluate_toy_models(
     for eps, model in models.items():
         tilt, points = boundary_tilt(model, test, return_points=True)
         clean = np.argmax(np.asarray(model.predict(x, batch_size=4096, verbose=0)), 1) == y
-        x_adv = _adversarial(model, x, y, eps=float(attack_eps), steps=steps, bounds=test.bounds, seed=seed)
-        robust = np.argmax(np.asarray(model.predict(x_adv, batch_size=4096, verbose=0)), 1) == y
+        x_adv = _adversarial(model, x, y, eps=float(attack_eps), steps=steps, bounds=test.bounds, seed=seed,
+                             step_size=step_size, random_start=random_start)
+        # a point counts as robust when it is classified correctly before and after the attack (the
+        # last PGD iterate can land where the loss is lower than at the point itself)
+        robust = clean & (np.argmax(np.asarray(model.predict(x_adv, batch_size=4096, verbose=0)), 1) == y)
         delta = (x_adv - x).astype(np.float64)
         size = np.linalg.norm(delta, axis=1)
         moved = size > 1e-8
@@ -384,10 +426,13 @@ def toy_experiment(
     learning_rate: float = 1e-3,
     out_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    geometry: str = "kim_notebook",
+    step_size: float | None = TOY_STEP_SIZE,
+    random_start: bool = False,
 ) -> list[dict[str, float]]:
     """Kim et al.'s toy experiment: tilt of standard vs. l2 adversarially trained DNNs.
 
-    Loads ``toy2d`` (``n`` points per class and split, seeded), trains one
+    Loads ``toy2d`` (``n`` points per class and split, seeded, of ``geometry``), trains one
     ``kim_toy_dnn`` per training eps (:func:`train_toy_models`), measures each
     (:func:`evaluate_toy_models`) and, with ``out_dir``, writes
     ``out_dir/tilt.csv`` and ``out_dir/toy.png`` (:func:`plot_toy`).
@@ -404,6 +449,10 @@ def toy_experiment(
         learning_rate: Adam's (Kim A.2: 1e-3).
         out_dir: directory for ``tilt.csv`` and ``toy.png`` (created).
         progress: called with one line per stage (e.g. ``click.echo``).
+        geometry: ``"kim_notebook"`` (the authors' data) or ``"tilted"``
+            (:func:`tfrobust.data.synthetic.toy2d`).
+        step_size, random_start: the PGD of training, evaluation and figure
+            (Kim's notebook: 2, cut to ``2 * eps``; no random start).
 
     Returns:
         One row per training eps, in the order given, with :data:`TILT_COLUMNS`.
@@ -413,21 +462,22 @@ def toy_experiment(
     eps_values = _check_eps_list(eps_list)
     _check_positive("n", n)
     say = progress or (lambda message: None)
-    train = load_dataset("toy2d", "train", seed=seed, n_per_class=n)
-    test = load_dataset("toy2d", "test", seed=seed, n_per_class=n)
+    train = toy_split("train", n=n, seed=seed, geometry=geometry)
+    test = toy_split("test", n=n, seed=seed, geometry=geometry)
+    pgd_options: dict[str, Any] = {"step_size": step_size, "random_start": random_start}
     models: dict[float, keras.Model] = {}
     for eps in eps_values:
         say(f"training kim_toy_dnn, {'standard' if eps == 0 else f'l2 PGD-{steps} eps {eps:g}'} "
             f"({epochs} epochs, {len(train)} points)")
         models.update(train_toy_models(train, eps_list=(eps,), epochs=epochs, batch_size=batch_size,
-                                       learning_rate=learning_rate, steps=steps, seed=seed))
+                                       learning_rate=learning_rate, steps=steps, seed=seed, **pgd_options))
     say(f"measuring tilt and l2 eps {attack_eps:g} robust accuracy on {len(test)} test points")
-    rows = evaluate_toy_models(models, test, attack_eps=attack_eps, steps=steps, seed=seed)
+    rows = evaluate_toy_models(models, test, attack_eps=attack_eps, steps=steps, seed=seed, **pgd_options)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_tilt_csv(rows, out / "tilt.csv")
-        plot_toy(models, test, out / "toy.png", attack_eps=attack_eps, steps=steps, seed=seed)
+        plot_toy(models, test, out / "toy.png", attack_eps=attack_eps, steps=steps, seed=seed, **pgd_options)
     return rows
 
 
@@ -446,12 +496,14 @@ def plot_toy(
     points: int = 400,
     arrows: int = 25,
     resolution: int = 200,
+    step_size: float | None = TOY_STEP_SIZE,
+    random_start: bool = False,
 ) -> Path:
     """Kim Fig. 3b: one panel per model with its decision regions, the data and attacks.
 
     Each panel shades the predicted class on a ``resolution`` x ``resolution``
-    grid over the data's range, draws the boundary (``f = 0``), ``points``
-    data points per class, and arrows from ``arrows`` class-1 points (Kim's
+    grid over the bounds (the data's range when unbounded), draws the
+    boundary (``f = 0``), ``points`` data points per class, and arrows from ``arrows`` class-1 points (Kim's
     "class 2") to their l2 eps = ``attack_eps`` PGD adversarial examples;
     the title gives the training eps and :func:`boundary_tilt`.
 
@@ -465,6 +517,7 @@ def plot_toy(
         points: data points drawn per class.
         arrows: attacked points drawn.
         resolution: grid points per axis.
+        step_size, random_start: as for :func:`train_toy_models`.
 
     Returns:
         The path of the PNG.
@@ -483,9 +536,11 @@ def plot_toy(
     shown = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:points] for c in (0, 1)])
     attacked = rng.permutation(np.flatnonzero(y == 1))[:arrows]
     lo, hi = data.bounds
-    span = np.ptp(x, axis=0)
-    x_lo = np.maximum(x.min(0) - 0.15 * span - 0.1, lo)
-    x_hi = np.minimum(x.max(0) + 0.15 * span + 0.1, hi)
+    if math.isfinite(lo) and math.isfinite(hi):  # the whole square of the bounds, as Kim's figure ([-1.1, 1.1]^2)
+        x_lo, x_hi = np.full(2, lo - 0.05 * (hi - lo)), np.full(2, hi + 0.05 * (hi - lo))
+    else:
+        span = np.ptp(x, axis=0)
+        x_lo, x_hi = x.min(0) - 0.15 * span - 0.1, x.max(0) + 0.15 * span + 0.1
     g1, g2 = np.meshgrid(np.linspace(x_lo[0], x_hi[0], resolution), np.linspace(x_lo[1], x_hi[1], resolution))
     grid = np.stack([g1.ravel(), g2.ravel()], 1).astype(np.float32)
 
@@ -501,7 +556,7 @@ def plot_toy(
             ax.scatter(x[sel, 0], x[sel, 1], s=4, c=colour, alpha=0.6, linewidths=0, label=f"class {c + 1}")
         if len(attacked):
             x_adv = _adversarial(model, x[attacked], y[attacked], eps=float(attack_eps), steps=steps,
-                                 bounds=data.bounds, seed=seed)
+                                 bounds=data.bounds, seed=seed, step_size=step_size, random_start=random_start)
             d = x_adv - x[attacked]
             ax.quiver(x[attacked, 0], x[attacked, 1], d[:, 0], d[:, 1], angles="xy", scale_units="xy",
                       scale=1.0, width=0.004, color="k")

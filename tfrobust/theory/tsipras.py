@@ -72,15 +72,21 @@ def _phi(z: float) -> float:
     return _NORMAL.cdf(z)
 
 
+#: The largest float32: the data and the models are float32, so larger parameters overflow.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def _check_real(name: str, value: object) -> float:
+def _check_real(name: str, value: object, *, float32: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if float32 and abs(float(value)) > FLOAT32_MAX:
+        raise ValueError(f"{name}: {float(value):g} overflows float32 (the data are float32), at most {FLOAT32_MAX:.4g}")
     return float(value)
 
 
@@ -91,7 +97,8 @@ def validate_tsipras_setting(
 
     The theory needs 0.5 < p < 1 (sec. 2.1: "any fixed value in (0.5, 1)"),
     eta > 0 and eps >= 0; the data layer alone also accepts the degenerate
-    values.
+    values. eta and eps (also the default 2 eta) must fit in float32, the type
+    of the data and the models.
 
     Args:
         d: number of non-robust features, >= 1.
@@ -106,13 +113,13 @@ def validate_tsipras_setting(
         ValueError: a value out of range; the message names it.
     """
     d = _check_int("d", d, 1)
-    eta = theorem_2_2_eta(d) if eta is None else _check_real("eta", eta)
+    eta = theorem_2_2_eta(d) if eta is None else _check_real("eta", eta, float32=True)
     if eta <= 0:
         raise ValueError(f"eta: expected a number > 0, got {eta!r}")
     p = _check_real("p", p)
     if not 0.5 < p < 1.0:
         raise ValueError(f"p: expected a probability in (0.5, 1), got {p!r}")
-    eps = 2.0 * eta if eps is None else _check_real("eps", eps)
+    eps = _check_real("eps", 2.0 * eta if eps is None else eps, float32=True)  # default: 2 eta
     if eps < 0:
         raise ValueError(f"eps: expected a number >= 0, got {eps!r}")
     return d, eta, p, eps

@@ -2,11 +2,26 @@
 
 Ref: Noack et al. 2021, eq. 9. The loss of one batch is
 
-    cross-entropy - lambda_d * mean_i cos(J_c(x_i), I(x_i)) + lambda_m * mean_i ||J_c(x_i)||_2
+    cross-entropy - lambda_d * mean_i cos(J_c(x_i), I(x_i)) + lambda_m * M
 
 where ``J_c(x) = d f_c(x) / dx`` is the gradient of the label's logit with
 respect to the input (the "simple gradient" map) and ``I(x)`` the target map
-(Noack: SmoothGrad of a robust teacher, thresholded, sec. 3.1). ``J_c`` is
+(Noack: SmoothGrad of a robust teacher, thresholded, sec. 3.1). The
+magnitude term ``M`` is chosen with ``magnitude``:
+
+- ``"per_example"`` (default): ``mean_i ||J_c(x_i)||_2``, eq. 9 read
+  literally (the norm sits inside the expectation, like the cross-entropy);
+- ``"batch"``: ``sqrt(sum_i ||J_c(x_i)||_2^2)``, the Frobenius norm of the
+  whole minibatch of label-logit gradients, as the authors' code computes it
+  (a1noack/interp_regularization, ``ir_utils/loss_utils.py``, ``cos_sim``:
+  ``torch.norm(interps, p='fro')`` over the (B, C, H, W) gradient tensor,
+  "Jacubovitz et al. find norm of entire minibatch"). For a batch of B
+  equal norms it is ``sqrt(B)`` times the per-example mean, so ``lambda_m``
+  means something else under each choice. Under a ``tf.distribute``
+  strategy it is the norm of each replica's share of the batch.
+
+The authors' alignment term is ``lambda_d * (1 - mean_i cos)``: the same
+gradient as ours, with the loss value offset by the constant ``lambda_d``. ``J_c`` is
 taken in the same training-mode forward pass as the cross-entropy (one
 forward, one input gradient, then double backpropagation to the weights).
 With BatchNorm in training mode ``J_c`` includes the (small) dependence of
@@ -26,11 +41,15 @@ import keras
 import tensorflow as tf
 
 from tfrobust.attribution import safe_norm
+from tfrobust.config import FLOAT32_MAX
 from tfrobust.training.robust_model import RobustModel
 
-__all__ = ["InterpretationRegularizedModel", "exact_batchnorm_second_order", "flat_cosine"]
+__all__ = ["MAGNITUDES", "InterpretationRegularizedModel", "batch_frobenius", "exact_batchnorm_second_order",
+           "flat_cosine"]
 
 _TINY = 1e-12
+#: Choices of IR's magnitude term (see the module docstring).
+MAGNITUDES = ("per_example", "batch")
 
 
 def _sublayers(layer: Any) -> list[Any]:
@@ -74,6 +93,11 @@ def _norms(v: tf.Tensor) -> tf.Tensor:
     return safe_norm(tf.reshape(v, (tf.shape(v)[0], -1)), axis=1)
 
 
+def batch_frobenius(v: tf.Tensor) -> tf.Tensor:
+    """Frobenius norm of a whole batch, ``sqrt(sum_i ||v_i||^2)``; value and gradient finite at 0."""
+    return safe_norm(tf.reshape(v, (-1,)), axis=0)
+
+
 def _coefficient(value: Any, name: str) -> float:
     try:
         number = float(value)
@@ -81,6 +105,8 @@ def _coefficient(value: Any, name: str) -> float:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if number > FLOAT32_MAX:
+        raise ValueError(f"{name} must be at most {FLOAT32_MAX:.4g} (float32), got {value!r}")
     return number
 
 
@@ -112,9 +138,10 @@ class InterpretationRegularizedModel(RobustModel):
     """Trains a classifier whose label-logit gradients align with target maps.
 
     Metrics (training only): ``ir_penalty`` (the added loss,
-    ``-lambda_d * cos + lambda_m * norm``), ``target_cosine`` (mean cosine
+    ``-lambda_d * cos + lambda_m * M``), ``target_cosine`` (mean cosine
     between ``J_c(x)`` and the target) and ``label_jacobian_norm`` (mean
-    ``||J_c(x)||_2``). ``loss`` is cross-entropy plus ``ir_penalty``.
+    ``||J_c(x)||_2``, whatever ``magnitude`` is). ``loss`` is cross-entropy
+    plus ``ir_penalty``.
 
     Args:
         base: a Keras classifier returning logits.
@@ -122,6 +149,10 @@ class InterpretationRegularizedModel(RobustModel):
             CIFAR-10 0.75).
         lambda_m: weight of the gradient-magnitude term (>= 0; Noack MNIST
             0.15, CIFAR-10 0.005 or 0.02).
+        magnitude: the term ``lambda_m`` multiplies: ``"per_example"``
+            (default; mean over the batch of each example's ``||J_c||_2``)
+            or ``"batch"`` (Frobenius norm of the batch's stacked ``J_c``,
+            the authors' code; see the module docstring).
         exact_batchnorm: switch the base's BatchNorm layers to statistics
             with exact second derivatives (see
             :func:`exact_batchnorm_second_order`; default True).
@@ -140,10 +171,13 @@ class InterpretationRegularizedModel(RobustModel):
     data_options = ("targets",)  # the target-map directory streamed with the batches (run.py)
 
     def __init__(self, base: keras.Model, *, lambda_d: float = 3.0, lambda_m: float = 0.15,
-                 exact_batchnorm: bool = True, **kwargs: Any) -> None:
+                 magnitude: str = "per_example", exact_batchnorm: bool = True, **kwargs: Any) -> None:
         super().__init__(base, **kwargs)
         self.lambda_d = _coefficient(lambda_d, "lambda_d")
         self.lambda_m = _coefficient(lambda_m, "lambda_m")
+        if magnitude not in MAGNITUDES:
+            raise ValueError(f"magnitude must be one of {', '.join(MAGNITUDES)}, got {magnitude!r}")
+        self.magnitude = magnitude
         self.exact_batchnorm = _flag(exact_batchnorm, "exact_batchnorm")
         if self.exact_batchnorm:
             exact_batchnorm_second_order(base)
@@ -177,10 +211,12 @@ class InterpretationRegularizedModel(RobustModel):
                 f"target maps have shape {tuple(target.shape)} but the inputs {tuple(label_gradient.shape)}")
         cos = tf.reduce_mean(flat_cosine(label_gradient, target))
         norm = tf.reduce_mean(_norms(label_gradient))
-        penalty = -self.lambda_d * cos + self.lambda_m * norm
+        size = batch_frobenius(label_gradient) if self.magnitude == "batch" else norm
+        penalty = -self.lambda_d * cos + self.lambda_m * size
         return {"ir_penalty": penalty, "target_cosine": cos, "label_jacobian_norm": norm}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(lambda_d=self.lambda_d, lambda_m=self.lambda_m, exact_batchnorm=self.exact_batchnorm)
+        config.update(lambda_d=self.lambda_d, lambda_m=self.lambda_m, magnitude=self.magnitude,
+                      exact_batchnorm=self.exact_batchnorm)
         return config

@@ -14,8 +14,16 @@ which is unbiased because ``E[v v^T] = I / K``. Noack's eq. 14 as printed
 omits the factor ``K`` (a constant that only rescales ``lambda_j``); we keep
 it so that the estimate is the Frobenius norm and ``lambda_j`` means what
 eq. 13 says. ``n_proj="exact"`` takes all K rows (K input gradients).
-``squared=True`` penalises ``||J||_F^2`` instead (Hoffman's form; their code
-halves it, fold the 1/2 into ``lambda_j``).
+``squared=True`` penalises the estimate of ``||J||_F^2`` instead, and
+``half=True`` multiplies the penalty by 1/2. With both the penalty is exactly
+what the authors' code adds (a1noack/interp_regularization ``train_models.py``:
+``loss += lambda_jr * jreg(samples, logits)`` with facebookresearch/
+jacobian_regularizer ``JacobianReg(n=1)``, whose ``forward`` returns
+``(1/2) * C * ||Jv||^2 / (n_proj * B)`` summed over the projections, ``Jv``
+the whole batch's stacked ``d(v_i . f(x_i))/dx_i`` and ``v_i`` uniform on the
+unit sphere of R^C):
+
+    lambda_j * 1/2 * mean_i [ K / n_proj * sum_mu ||d(v_mu,i . f(x_i)) / dx_i||^2 ].
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class JacobianRegularizedModel(RobustModel):
         n_proj: random projections per example and step (>= 1; Noack 1), or
             ``"exact"``/None for all K rows of the Jacobian.
         squared: penalise ``||J||_F^2`` instead of ``||J||_F``.
+        half: multiply the penalty by 1/2 (with ``squared=True``: Hoffman et
+            al.'s ``JacobianReg``, which the Noack authors' code uses).
         seed: base seed of the projections (step counter and replica are
             folded in).
         exact_batchnorm: switch the base's BatchNorm layers to statistics
@@ -58,7 +68,7 @@ class JacobianRegularizedModel(RobustModel):
     extra_metric_names = ("jacobian_norm",)
 
     def __init__(self, base: keras.Model, *, lambda_j: float = 0.32, n_proj: int | str | None = 1,
-                 squared: bool = False, seed: int = 0, exact_batchnorm: bool = True,
+                 squared: bool = False, half: bool = False, seed: int = 0, exact_batchnorm: bool = True,
                  **kwargs: Any) -> None:
         super().__init__(base, **kwargs)
         self.lambda_j = _coefficient(lambda_j, "lambda_j")
@@ -69,6 +79,7 @@ class JacobianRegularizedModel(RobustModel):
         else:
             self.n_proj = n_proj
         self.squared = _flag(squared, "squared")
+        self.half = _flag(half, "half")
         self.exact_batchnorm = _flag(exact_batchnorm, "exact_batchnorm")
         if self.exact_batchnorm:
             exact_batchnorm_second_order(base)
@@ -100,10 +111,13 @@ class JacobianRegularizedModel(RobustModel):
             squares = squares * (self._num_classes(logits) / self.n_proj)
         norms = safe_sqrt(squares)
         penalty = self.lambda_j * tf.reduce_mean(squares if self.squared else norms)
+        if self.half:
+            penalty = 0.5 * penalty
         return {"jr_penalty": penalty, "jacobian_norm": tf.reduce_mean(norms)}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(lambda_j=self.lambda_j, n_proj="exact" if self.n_proj is None else self.n_proj,
-                      squared=self.squared, seed=self.projection_seed, exact_batchnorm=self.exact_batchnorm)
+                      squared=self.squared, half=self.half, seed=self.projection_seed,
+                      exact_batchnorm=self.exact_batchnorm)
         return config

@@ -29,6 +29,19 @@ Files in ``out_dir``:
     from there; with other arguments or data it starts that method afresh.
     The final ``<method>.npy`` appears only by ``os.replace`` when complete.
 
+Thresholding: ``threshold_mode="two_sided"`` (default) zeroes the band
+``mean +- phi * std`` of each map, as sec. 3.1 of the paper describes;
+``"upper"`` keeps only values above ``mean + phi * std`` and zeroes the rest,
+negative tail included, as every version of the authors' dataset classes does
+(a1noack/interp_regularization ``ir_utils/target_interps_datasets.py``,
+``__getitem__``: ``torch.where(target_interp > mean + self.thresh * std,
+target_interp, 0)``; their maps are signed gradients, ``abs=False`` in
+``generate_target_interps.ipynb``). The authors' ``std`` is torch's sample
+std (N - 1), ours the population std: a factor ``sqrt(D / (D - 1))``,
+1.0006 for MNIST. Thresholding and permuting commute (a permutation keeps
+each map's mean and std), so the authors' order, permute once when the data
+set is built and threshold each item, gives the same maps as ours.
+
 Determinism: a method that takes a ``seed`` (``smoothgrad``, ``random``)
 gets ``(seed, batch_index)`` for each batch, and the permutation of batch
 ``b`` is seeded from ``(seed, b)``; the same arguments (batch size included)
@@ -58,7 +71,8 @@ from tfrobust.attribution import threshold as threshold_maps
 from tfrobust.data import Dataset
 from tfrobust.training.artifacts import atomic_json
 
-__all__ = ["INDEX_FILE", "compute_maps", "load_targets", "model_sha256", "saliency_index"]
+__all__ = ["INDEX_FILE", "THRESHOLD_MODES", "compute_maps", "load_targets", "model_sha256", "saliency_index",
+           "threshold_upper"]
 
 #: Name of the metadata file of a maps directory.
 INDEX_FILE = "saliency.json"
@@ -68,6 +82,8 @@ _FORMAT = 1
 _CHECKPOINT_BATCHES = 8
 _CHECKPOINT_SECONDS = 30.0
 _HASH_ROWS = 4096
+#: ``two_sided``: the paper's band around the mean; ``upper``: the authors' code (module docstring).
+THRESHOLD_MODES = ("two_sided", "upper")
 
 
 # --------------------------------------------------------------------------
@@ -274,6 +290,29 @@ def _open_partial(partial: Path, progress_file: Path, key: str, shape: tuple[int
     return mm, 0
 
 
+def threshold_upper(maps: np.ndarray, phi: float) -> np.ndarray:
+    """Keeps the values of each map above ``mean + phi * std`` and zeroes the rest.
+
+    Mean and population std over all values of each map; a constant map
+    becomes all zeros. The authors' thresholding (module docstring).
+
+    Args:
+        maps: (N, ...) float maps.
+        phi: >= 0.
+
+    Returns:
+        (N, ...) float32 array, same shape.
+    """
+    arr = np.asarray(maps)
+    flat = arr.reshape(arr.shape[0], -1).astype(np.float64)
+    if flat.shape[1] == 0:
+        return arr.astype(np.float32)
+    mean = flat.mean(axis=1, keepdims=True)
+    std = flat.std(axis=1, keepdims=True)
+    keep = (flat > mean + phi * std) & (std > 0)
+    return np.where(keep, flat, 0.0).astype(np.float32).reshape(arr.shape)
+
+
 def _map_stats(maps: np.ndarray) -> tuple[float, str, bool]:
     """mean |value|, sha256 of the values, all finite; in row chunks."""
     total, finite = 0.0, True
@@ -296,6 +335,7 @@ def compute_maps(
     threshold: float | None = None,
     permute: float | None = None,
     seed: int = 0,
+    threshold_mode: str = "two_sided",
     progress: bool = True,
     model_source: str | None = None,
     limit: int | None = None,
@@ -323,6 +363,10 @@ def compute_maps(
             (sigma absolute, in data units; Noack sec. 4.1). The seed is not an option.
         threshold: ``phi`` >= 0: zero values within ``mean +- phi * std`` of
             each map (Noack sec. 3.1 uses 1); None: no thresholding.
+        threshold_mode: ``two_sided`` (default, the paper's text) or
+            ``upper`` (keep only values above ``mean + phi * std``: the
+            authors' code; see the module docstring). Recorded in the index
+            (and the cache key) only when ``upper``.
         permute: fraction ``p`` in [0, 1] of pixels permuted in each map
             (Noack sec. 4.4); None: no permutation.
         seed: non-negative int; batch ``b`` uses ``(seed, b)`` for the
@@ -346,6 +390,8 @@ def compute_maps(
     seed = _check_int(seed, "seed", 0)
     phi = _check_number(threshold, "threshold", 0.0, None)
     p = _check_number(permute, "permute", 0.0, 1.0)
+    if threshold_mode not in THRESHOLD_MODES:
+        raise ValueError(f"threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {threshold_mode!r}")
     if limit is not None:
         limit = _check_int(limit, "limit", 1)
     opts, takes_seed = _resolve_options(method, fn, options)
@@ -364,6 +410,8 @@ def compute_maps(
         "batch_size": batch_size,
         "model_sha256": model_sha256(model),
     }
+    if threshold_mode != "two_sided":  # absent for the default: existing caches keep their keys
+        settings["threshold_mode"] = threshold_mode
     key = hashlib.sha256(json.dumps(
         {**settings, **{k: data_meta[k] for k in _IDENTITY}}, sort_keys=True).encode()).hexdigest()
 
@@ -417,7 +465,7 @@ def compute_maps(
                 raise ValueError(f"{method} returned maps of shape {maps.shape} for inputs of "
                                  f"shape {(stop - start, *shape[1:])}")
             if phi is not None:
-                maps = threshold_maps(maps, phi)
+                maps = threshold_upper(maps, phi) if threshold_mode == "upper" else threshold_maps(maps, phi)
             if p is not None:
                 maps = permute_maps(maps, p, seed=_batch_seed(seed, batch))
             maps_out[start:stop] = maps
