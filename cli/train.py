@@ -173,8 +173,8 @@ def _regularization_options(config: TrainConfig, *, targets: str | None, lambda_
     for key in ("lambda_d", "lambda_m", "lambda_j"):
         flag = ir_flags.get(key, jr_flags.get(key))
         if flag is not None:
-            options[key] = parse_number(flag, name="--" + key.replace("_", "-"), finite=True, minimum=0,
-                                        float32=True)
+            options[key] = parse_number(flag, name=f"--{key.replace('_', '-')} ({key})", finite=True,
+                                        minimum=0, float32=True)
     if targets is not None:
         options["targets"] = targets
     if n_proj is not None:

@@ -446,7 +446,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (is it a YAML config?)") from err
+        raise ConfigError(f"{path}: not a UTF-8 text file (is it a YAML config?)") from err
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from err
     try:
