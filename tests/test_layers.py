@@ -12,7 +12,7 @@ ALLOWED = {
     "config": set(),
     "data": {"config"},
     "models": {"config"},
-    "attacks": {"config"},
+    "attacks": {"config", "attribution"},  # attacks build on the gradient layer (its input checks)
     "attribution": {"config"},
     "training": {"config", "data", "models", "attacks", "attribution"},
     "evaluation": {"config", "data", "models", "attacks", "attribution", "training"},

@@ -5,9 +5,8 @@ reductions over the batch; inside a traced function (a ``train_step`` that
 computes maps or Jacobian norms) they are skipped, so training pays nothing.
 Every failure is a one-line ``ValueError`` that names the argument.
 
-A copy of the tensor checks of :mod:`tfrobust.attacks.checks`:
-``attribution`` sits beside ``attacks`` and may import only ``config``
-(DESIGN.md sec. 2).
+:mod:`tfrobust.attacks.checks` uses these checks too (attacks build on
+the gradient layer) and adds the checks of radii and step sizes.
 """
 
 from __future__ import annotations
