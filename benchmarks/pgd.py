@@ -18,7 +18,7 @@ Fashion-MNIST in [-1, 1], batch 128, PGD-K with step size ``2.5 * eps / K``):
 
 Times are medians over ``--repeats`` runs, measured after warm-up (tracing);
 methods are interleaved within each repeat so load drift hits all alike.
-Benchmarks are not tests (DESIGN.md 4.13): this reports ratios, it asserts
+Benchmarks are not tests (docs/architecture.md, Benchmarks are not tests): this reports ratios, it asserts
 nothing. ART is not a dependency of tfrobust; ``make bench-pgd`` installs it
 into ``benchmarks/.art`` and puts it on ``PYTHONPATH``. Without ART (or with
 ``--skip-art``) parts (a) and (c) still run and the JSON says why (b) is absent.

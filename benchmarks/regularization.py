@@ -18,7 +18,7 @@ Measures, in one run on the same model and batches (``--arch``, default
 
 Times are medians over ``--repeats`` runs after warm-up (tracing); the
 compared variants are interleaved within a repeat so load drift hits all
-alike. Benchmarks are not tests (DESIGN.md 4.13): this reports ratios and
+alike. Benchmarks are not tests (docs/architecture.md, Benchmarks are not tests): this reports ratios and
 asserts nothing.
 
 Usage::

@@ -19,7 +19,7 @@ order (a shuffle that does not reshuffle per iterator), so their test
 accuracies agree up to float rounding; they are reported side by side.
 Times are medians over ``--repeats`` (default 1: each run includes
 compilation); the two paths alternate their order from repeat to repeat.
-Benchmarks are not tests (DESIGN.md 4.13): this reports ratios, asserts nothing.
+Benchmarks are not tests (docs/architecture.md, Benchmarks are not tests): this reports ratios, asserts nothing.
 
 Usage::
 

@@ -10,7 +10,7 @@ is the resume contract); pass ``--fresh`` to time it from scratch.
 
 The issue's budget for a quick preset is 10 minutes on the 2-core CPU; the
 table marks configs over ``--budget`` seconds. Benchmarks are not tests
-(DESIGN.md 4.13): this reports times, it asserts nothing.
+(docs/architecture.md, Benchmarks are not tests): this reports times, it asserts nothing.
 
 Usage::
 

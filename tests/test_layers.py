@@ -1,4 +1,4 @@
-"""DESIGN.md section 2: the dependency rule between tfrobust's layers."""
+"""docs/architecture.md, Layers: the dependency rule between tfrobust's layers."""
 
 import ast
 import subprocess
@@ -45,7 +45,7 @@ def test_no_layer_imports_upward():
         if path.parent == ROOT / "tfrobust" and path.name == "__init__.py":
             continue
         layer = layer_of(path)
-        assert layer in ALLOWED, f"{path}: unknown layer {layer!r}; add it to DESIGN.md and here"
+        assert layer in ALLOWED, f"{path}: unknown layer {layer!r}; add it to docs/architecture.md and here"
         bad = imported_layers(path) - ALLOWED[layer] - {layer}
         if bad:
             violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")

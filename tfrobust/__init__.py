@@ -1,7 +1,7 @@
 """tfrobust: adversarial robustness and gradient interpretability for Keras 3.
 
 Subpackages are imported lazily so that ``tfrobust.config`` and
-``tfrobust.reports`` stay free of TensorFlow (DESIGN.md section 2).
+``tfrobust.reports`` stay free of TensorFlow (docs/architecture.md, Layers).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Frozen, validated configuration objects and YAML loading.
 
-This module is the bottom layer of tfrobust (DESIGN.md section 2): it imports
+This module is the bottom layer of tfrobust (docs/architecture.md, Layers): it imports
 no TensorFlow and nothing else from the package. Every config validates in
 ``__post_init__`` and raises :class:`ConfigError` (a ``ValueError``) naming
 the offending field.
@@ -190,7 +190,7 @@ class DataConfig:
         name: dataset registry name (``fashion_mnist``, ``mnist``, ``cifar10``,
             ``toy2d``, ``tsipras``); checked against the registry by the data layer.
         data_dir: directory holding the original distribution files, or None
-            for the search order of DESIGN.md section 3.
+            for the search order of docs/architecture.md, Data.
         classes: keep only these original labels, remapped to 0..k-1 in order.
         limit: use the first ``limit`` examples of each split (None: all).
         test_limit: the first ``test_limit`` examples of the test split

@@ -1,4 +1,4 @@
-"""Norm geometry of the threat models, written once (DESIGN.md section 4.3).
+"""Norm geometry of the threat models, written once (docs/architecture.md, Attacks and attributions).
 
 Each norm provides three batched operations on (N, ...) tensors, reducing over
 every axis but the first:

@@ -9,8 +9,8 @@ called ``steps`` times from Python. Measured on 2 CPU cores with
 ``kim_mnist_cnn``, batch 128, PGD-10: 1.0x the time of 10 compiled input
 gradients without XLA (3.46 s), 0.77x with the step compiled by XLA
 (2.67 s, the default here), 0.71x with all ten steps unrolled into one XLA
-function (2.46 s, but 4.7 s to compile per step count); DESIGN.md section 5
-found one XLA ``tf.while_loop`` about 12x slower. Inside a traced function
+function (2.46 s, but 4.7 s to compile per step count); an earlier measurement
+(docs/architecture.md, Performance facts) found one XLA ``tf.while_loop`` about 12x slower. Inside a traced function
 (``train_step``) the same step is unrolled into the caller's graph and follows
 its ``jit_compile`` setting.
 Compiled steps are cached per model callable and attack configuration, so

@@ -1,7 +1,7 @@
 """Attributions as pure functions of a model, and post-processing of the maps.
 
 ``ATTRIBUTIONS`` maps CLI names to ``fn(model, x, y, **options) -> (N, ...)``
-float32 tensors with the shape of ``x`` (DESIGN.md sec. 3, "Attributions").
+float32 tensors with the shape of ``x`` (docs/architecture.md, Attacks and attributions).
 """
 
 from __future__ import annotations

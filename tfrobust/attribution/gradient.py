@@ -39,8 +39,8 @@ def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
     """Logits of ``x``; Keras models and layers run with ``training=False``.
 
     Same as ``tfrobust.attacks.call_model``, repeated here because
-    ``attribution`` sits beside ``attacks`` in the layer order (DESIGN.md
-    sec. 2) and may import only ``config``.
+    ``attribution`` sits beside ``attacks`` in the layer order
+    (docs/architecture.md, Layers) and may import only ``config``.
     """
     if isinstance(model_fn, keras.layers.Layer):
         return model_fn(x, training=False)

@@ -15,7 +15,7 @@ gradient per class from ONE forward pass (a persistent ``input_tape``) inside
 one compiled ``tf.function`` cached per model (as in
 :mod:`tfrobust.attribution.gradient`); the class loop is unrolled at trace
 time, which suits the usual K <= 100. Norms of zero vectors are 0 with a zero
-(finite) gradient: see :func:`safe_norm` (DESIGN.md sec. 6).
+(finite) gradient: see :func:`safe_norm` (docs/architecture.md, Numerics).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 All functions are batched over the first axis (one map per example), take
 numpy arrays or tensors, return float32 numpy arrays, never modify their
-inputs, and never produce NaN for zero or constant maps (DESIGN.md sec. 6).
+inputs, and never produce NaN for zero or constant maps (docs/architecture.md, Numerics).
 Maps holding NaN or inf (or values beyond float32) are a one-line
 ValueError, never silently turned into zeros, 0 or 0.5.
 

@@ -1,6 +1,6 @@
 """Datasets for tfrobust: original files, synthetic distributions, tf.data pipelines.
 
-Public API (DESIGN.md section 3, "Data")::
+Public API (docs/architecture.md, Data)::
 
     ds = load_dataset("mnist", "train", data_dir="~/data", classes=(5, 7), limit=1000)
     ds.x, ds.y, ds.bounds          # (N, 28, 28, 1) float32 in bounds, (N,) int32

@@ -1,6 +1,6 @@
 """Dataset registry, the in-memory :class:`Dataset`, and :func:`load_dataset`.
 
-Names (DESIGN.md section 3): ``fashion_mnist``, ``mnist``, ``cifar10``
+Names (docs/architecture.md, Contracts): ``fashion_mnist``, ``mnist``, ``cifar10``
 (file-backed, see :mod:`tfrobust.data.sources`), ``toy2d`` (Kim et al. 2019,
 A.1) and ``tsipras`` (Tsipras et al. 2019, eq. 3) (synthetic, see
 :mod:`tfrobust.data.synthetic`). Class subsets such as ``classes=(5, 7)``

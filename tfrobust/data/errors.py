@@ -1,8 +1,8 @@
 """Exceptions raised by the data layer.
 
 Both carry a one-line message meant to be printed as-is by the CLI
-(DESIGN.md section 3, "A missing dataset is a one-line error that says where it
-looked and how to provide the files").
+(docs/architecture.md, Data: a missing dataset is one error line that says where
+it looked and how to provide the files).
 """
 
 from __future__ import annotations

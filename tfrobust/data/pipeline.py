@@ -1,4 +1,4 @@
-"""tf.data input pipelines and paired augmentation (DESIGN.md section 3, "Data").
+"""tf.data input pipelines and paired augmentation (docs/architecture.md, Data).
 
 A pipeline is built from in-memory arrays as::
 

@@ -1,6 +1,6 @@
 """Readers for the original distribution files and the dataset search order.
 
-Supported on-disk formats (DESIGN.md section 3, "Data"):
+Supported on-disk formats (docs/architecture.md, Data):
 
 * MNIST / Fashion-MNIST idx files (LeCun et al.; Xiao et al. 2017):
   ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,

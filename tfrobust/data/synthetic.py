@@ -58,7 +58,7 @@ TOY2D_GEOMETRIES = ("kim_notebook", "tilted")
 # As printed, A.1 gives both classes the mean (1.2, 0.1) and the covariance
 # [[0.1, -0.01], [-0.01, 0.0002]], whose correlation -0.01 / sqrt(0.1 * 0.0002)
 # = -2.24 is not a valid covariance (|rho| > 1), and identical means make the
-# classes inseparable (DESIGN.md section 6). Section 2.2 / Figure 3b describe
+# classes inseparable (noted in docs/fidelity.md). Section 2.2 / Figure 3b describe
 # the intended geometry: two elongated Gaussians with a shared, correlated
 # covariance, separated mostly along their low-variance direction, so that a
 # standard network's boundary tilts along the ellipses while l2 adversarial

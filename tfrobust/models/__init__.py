@@ -1,4 +1,4 @@
-"""Paper architectures, by registry name (DESIGN.md section 3, "Models").
+"""Paper architectures, by registry name (docs/architecture.md, Models).
 
 Every builder returns an *uncompiled* functional ``keras.Model`` named after
 its registry key, made of built-in Keras layers only, whose outputs are logits

@@ -1,7 +1,7 @@
 """Argument checks shared by the model builders.
 
-Every check raises ``ValueError`` naming the offending argument (DESIGN.md
-section 4, rule 6), so that the CLI can print it as a one-line message.
+Every check raises ``ValueError`` naming the offending argument (docs/architecture.md,
+Errors), so that the CLI can print it as a one-line message.
 """
 
 from __future__ import annotations

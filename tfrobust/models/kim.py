@@ -11,8 +11,8 @@ authors' released code (github.com/1202kbs/Robustness-and-Interpretability,
 ``classifiers.py``) pads every convolution and pooling with ``'SAME'`` and
 flattens 14x14 (MNIST) and 8x8 (CIFAR-10) feature maps. ``padding="valid"``
 (the Keras default) is available; it shrinks the first Dense layer and roughly
-halves the MNIST CNN's multiply-adds. The CPU throughput quoted in DESIGN.md
-section 5 for ``kim_mnist_cnn`` (about 150 img/s training) is that of "same";
+halves the MNIST CNN's multiply-adds. The CPU training throughput of
+``kim_mnist_cnn`` (about 150 img/s in graph mode, measured in an earlier release) is that of "same";
 "valid" trains about twice as fast. Parameter counts for 10 classes:
 
 ================  ==========  ===========

@@ -24,7 +24,7 @@ both sides), the first unit sharing its activation with the shortcut
 (``activate_before_residual``), BatchNorm momentum 0.9 and epsilon 1e-3,
 convolution kernels ~ N(0, 2 / (3 * 3 * filters_out)) and a LeCun-uniform
 logit layer. The code's ``per_image_standardization`` of the input is *not*
-part of the model: inputs stay in the dataset's bounds (DESIGN.md section 3),
+part of the model: inputs stay in the dataset's bounds (docs/architecture.md, Contracts),
 so that attack budgets are in data units.
 """
 

@@ -52,7 +52,7 @@ def tf_tutorial_mnist_cnn(
     ====  ===================================  ===================
 
     Dropout acts only when the model is called with ``training=True``; attacks
-    and evaluation call it with ``training=False`` (DESIGN.md section 3).
+    and evaluation call it with ``training=False`` (docs/architecture.md, Contracts).
 
     Args:
         input_shape: (H, W, C) channels-last; (28, 28, 1) for MNIST.

@@ -1,4 +1,4 @@
-"""Pearson and Spearman correlation in numpy, NaN-safe (DESIGN.md section 6).
+"""Pearson and Spearman correlation in numpy, NaN-safe (docs/architecture.md, Numerics).
 
 Both drop pairs with a non-finite value in either input, and return NaN (never
 raise, never warn) for fewer than two remaining pairs or a constant input.

@@ -2,7 +2,7 @@
 
 Reads ``study.sqlite`` (stdlib ``sqlite3``, read-only) and ``results.csv``
 written by :mod:`tfrobust.studies.runner`; imports neither TensorFlow nor
-``tfrobust.studies`` (DESIGN.md section 2).
+``tfrobust.studies`` (docs/architecture.md, Layers).
 
 Column references used by report items: ``stage.metric`` names a metric of
 that stage's rows (the metric part may itself contain dots, e.g.

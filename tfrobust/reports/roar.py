@@ -1,7 +1,7 @@
 """ROAR / KAR curves figure (Kim et al. 2019, Fig. 4 style) from a saved ``roar.csv``.
 
 Reads only ``roar.csv`` (``method, mode, fraction, repeat, accuracy``);
-imports no TensorFlow (DESIGN.md section 2).
+imports no TensorFlow (docs/architecture.md, Layers).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Report of one training run: learning curves (PNG) and a summary page (HTML).
 
 Reads only the files a run wrote (``history.csv``, ``metrics.json``,
-``config.yaml``); imports no TensorFlow (DESIGN.md section 2).
+``config.yaml``); imports no TensorFlow (docs/architecture.md, Layers).
 """
 
 from __future__ import annotations
