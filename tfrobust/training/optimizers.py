@@ -47,6 +47,15 @@ class _CoupledDecay:
 
     coupled_weight_decay: float
 
+    def __init__(self, *, coupled_weight_decay: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.coupled_weight_decay = _coupled(coupled_weight_decay)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()  # type: ignore[misc]
+        config["coupled_weight_decay"] = self.coupled_weight_decay
+        return dict(config)
+
     def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> Any:
         wd = self.coupled_weight_decay
         if wd:
@@ -59,28 +68,10 @@ class _CoupledDecay:
 class CoupledDecaySGD(_CoupledDecay, keras.optimizers.SGD):
     """SGD with PyTorch-style (coupled, L2) weight decay ``coupled_weight_decay``."""
 
-    def __init__(self, *, coupled_weight_decay: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.coupled_weight_decay = _coupled(coupled_weight_decay)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["coupled_weight_decay"] = self.coupled_weight_decay
-        return config
-
 
 @keras.saving.register_keras_serializable(package="tfrobust")
 class CoupledDecayAdam(_CoupledDecay, keras.optimizers.Adam):
     """Adam with an L2 term ``coupled_weight_decay * w`` added to the gradient (not AdamW)."""
-
-    def __init__(self, *, coupled_weight_decay: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.coupled_weight_decay = _coupled(coupled_weight_decay)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["coupled_weight_decay"] = self.coupled_weight_decay
-        return config
 
 
 def build_optimizer(config: OptimizerConfig, *, total_steps: int) -> keras.optimizers.Optimizer:

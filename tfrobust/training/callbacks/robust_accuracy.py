@@ -22,7 +22,7 @@ def _batches(data: Any, batch_size: int) -> Any:
 
 
 def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[float, float] | None = None,
-                     seed: Any = 0, batch_size: int = 256) -> np.ndarray:
+                     seed: Any = 0, batch_size: int = 256, what: str | None = None) -> np.ndarray:
     """Per-example correctness on attacked inputs.
 
     Args:
@@ -34,19 +34,34 @@ def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[flo
         bounds: value range, if the attack does not carry it.
         seed: attack seed; batch b uses ``[seed, b]`` folded in.
         batch_size: batch size when ``data`` is a pair of arrays.
+        what: the images, for the error message (default: clean or
+            adversarial images at the attack's norm and eps).
 
     Returns:
         (N,) bool: whether each example is still classified correctly.
+
+    Raises:
+        ValueError: the model's logits are NaN or inf on any scored image
+            (``argmax`` would score it as class 0).
     """
     out = []
+    bad = 0
     for b, (x, y) in enumerate(_batches(data, batch_size)):
         batch_seed = tf.random.experimental.stateless_fold_in(
             tf.constant([int(seed), 7919], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64), b)
         x_adv = attack(model_fn, x, y, bounds=bounds, seed=batch_seed)
         logits = call_model(model_fn, x_adv)
+        finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
+        bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
         out.append(pred.numpy() == np.asarray(y).astype(np.int32))
-    return np.concatenate(out) if out else np.zeros((0,), bool)
+    correct = np.concatenate(out) if out else np.zeros((0,), bool)
+    if bad:
+        if what is None:
+            what = "clean images" if attack.eps == 0 else f"adversarial images ({attack.norm} eps={attack.eps:g})"
+        raise ValueError(f"model produced non-finite logits on {bad} of {correct.size} {what}; "
+                         "accuracy would score them as class 0 (a diverged or corrupt model?)")
+    return correct
 
 
 class RobustAccuracy(keras.callbacks.Callback):
