@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
 from tfrobust.config import ConfigError
 from tfrobust.reports import write_report
 from tfrobust.reports.files import is_temp_name, temp_name_pid
@@ -67,16 +66,6 @@ def counted(tmp_path, monkeypatch):
     return calls
 
 
-def cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def write_config(tmp_path, values=None):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(values or STUDY))
@@ -126,7 +115,7 @@ def finished(tmp_path, counted):
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated", "header_only", "garbled", "other_database", "directory"])
-def test_damaged_ledger_is_one_line_error_and_left_untouched(kind, finished, tmp_path, capsys, counted):
+def test_damaged_ledger_is_one_line_error_and_left_untouched(kind, finished, tmp_path, run_cli, counted):
     out, good = finished
     ledger = out / "study.sqlite"
     ledger.unlink()
@@ -141,7 +130,7 @@ def test_damaged_ledger_is_one_line_error_and_left_untouched(kind, finished, tmp
         assert len(str(err.value).splitlines()) == 1
     for args in (("status", out), ("report", out), ("run", config, "--out", out), ("run", config, "--out", out,
                                                                                    "--quiet")):
-        code, _, err = cli(capsys, "study", *args)
+        code, _, err = run_cli("study", *args)
         assert code == 2, (args, err)
         assert err.startswith(f"error: {ledger} ") and len(err.strip().splitlines()) == 1, err
         if kind != "directory":
@@ -286,12 +275,12 @@ def test_run_removes_leftovers_and_report_never_shows_them(finished, capsys, cou
     ({"type": "cell_figure", "name": "plots", "stage": "first", "file": "plott.png"}, "'plott.png' is missing"),
     ({"type": "table", "name": "vals", "stages": ["first"], "columns": ["first.valu"]}, "no column 'first.valu'"),
 ])
-def test_report_item_in_error_exits_2_after_writing_the_report(item, missing, tmp_path, capsys, counted):
+def test_report_item_in_error_exits_2_after_writing_the_report(item, missing, tmp_path, run_cli, counted):
     values = {**STUDY, "report": {"items": [STUDY["report"]["items"][0], item]}}
     config = write_config(tmp_path, values)
     out = tmp_path / "s"
     for args in (("run", config, "--out", out), ("run", config, "--out", out, "--quiet"), ("report", out)):
-        code, text, err = cli(capsys, "study", *args)
+        code, text, err = run_cli("study", *args)
         assert code == 2, (args, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: report item {item['name']}: ") and missing in err
@@ -301,11 +290,11 @@ def test_report_item_in_error_exits_2_after_writing_the_report(item, missing, tm
     assert len(counted()) == 4  # computed once; the reruns were cached
 
 
-def test_good_report_exits_0(tmp_path, capsys, counted):
+def test_good_report_exits_0(tmp_path, run_cli, counted):
     config = write_config(tmp_path)
-    code, text, err = cli(capsys, "study", "run", config, "--out", tmp_path / "s", "--quiet")
+    code, text, err = run_cli("study", "run", config, "--out", tmp_path / "s", "--quiet")
     assert code == 0 and err == "", err
-    code, text, err = cli(capsys, "study", "report", tmp_path / "s")
+    code, text, err = run_cli("study", "report", tmp_path / "s")
     assert code == 0 and err == "", err
     assert (tmp_path / "s/figures/plots__first__a-1.png").read_bytes() == PNG
 
@@ -368,7 +357,7 @@ def test_check_study_sees_preset_overrides_and_accepts_good_params():
         assert len(check_study(with_stage(params, kind))) == 4
 
 
-def test_bad_param_fails_the_run_before_any_cell(tmp_path, counted, capsys):
+def test_bad_param_fails_the_run_before_any_cell(tmp_path, counted, run_cli):
     values = json.loads(json.dumps(STUDY))
     values["stages"].append({"name": "toy", "kind": "toy", "needs": ["second"], "params": {"epoch": 1}})
     with pytest.raises(ConfigError, match=r"stages\.toy\.params \(cell toy__a-1\): unknown param\(s\) epoch"):
@@ -376,21 +365,21 @@ def test_bad_param_fails_the_run_before_any_cell(tmp_path, counted, capsys):
     assert counted() == [] and not (tmp_path / "s").exists()
     config = write_config(tmp_path, values)
     for args in (("run", config, "--out", tmp_path / "s"), ("check", config)):
-        code, _, err = cli(capsys, "study", *args)
+        code, _, err = run_cli("study", *args)
         assert code == 2 and err.startswith("error: stages.toy.params (cell toy__a-1): unknown param(s) epoch")
         assert len(err.strip().splitlines()) == 1
     assert counted() == [] and not (tmp_path / "s").exists()
 
 
-def test_study_check_command_checks_every_preset(tmp_path, capsys):
+def test_study_check_command_checks_every_preset(tmp_path, run_cli):
     config = tmp_path / "s.yaml"
     config.write_text(yaml.safe_dump({"name": "c", "grid": {"k": [1, 2]},
                                       "presets": {"quick": {"t": {"n": 10}}, "paper": {"t": {"n": 0}}},
                                       "stages": [{"name": "t", "kind": "toy", "params": {"n": 100}}]},
                                      sort_keys=False))
-    code, text, err = cli(capsys, "study", "check", config, "--preset", "quick")
+    code, text, err = run_cli("study", "check", config, "--preset", "quick")
     assert code == 0 and text == "c (preset quick): 2 cells ok\n", err
-    code, text, err = cli(capsys, "study", "check", config)
+    code, text, err = run_cli("study", "check", config)
     assert code == 2 and text.splitlines() == ["c (preset none): 2 cells ok", "c (preset quick): 2 cells ok"]
     assert err.strip() == "error: stages.t.params (cell t__k-1): toy.n must be an integer >= 1, got 0"
 
