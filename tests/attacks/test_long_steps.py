@@ -6,6 +6,7 @@ import pytest
 
 from tfrobust.attacks import PGD, pgd
 from tfrobust.attacks.pgd import cut_step_size
+from tfrobust.evaluation import robust_accuracy_table
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,14 @@ def test_linf_cut_runs_the_diameter_step(linear):
                    bounds=(0, 1)).numpy()
     np.testing.assert_array_equal(cut, diameter)
     np.testing.assert_allclose(np.abs(cut - x).max(), 0.004, rtol=1e-4)
+
+
+def test_robust_accuracy_table_passes_long_steps_on(linear):
+    model, x, y = linear
+    options = dict(norms=["linf"], eps=[0.004], bounds=(0, 1), steps=4, step_size=0.02, random_start=False)
+    with pytest.raises(ValueError, match="long_steps: cut"):
+        robust_accuracy_table(model, (x, y), **options)
+    cut = robust_accuracy_table(model, (x, y), long_steps="cut", **options)
+    diameter = robust_accuracy_table(model, (x, y), **{**options, "step_size": 0.008})
+    assert cut["robust_accuracy_worst"].tolist() == diameter["robust_accuracy_worst"].tolist()
+    assert cut["step_size"].tolist() == pytest.approx([0.008])  # the step PGD took is recorded

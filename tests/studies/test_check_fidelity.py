@@ -177,6 +177,16 @@ def test_attack_stage_long_steps_are_refused_without_the_input_size(params, expe
     assert expected in one_line(err)
 
 
+
+def test_attack_stage_long_steps_cut_passes_the_check_that_refuse_fails():
+    params = {"norms": "linf", "eps": [0.01, 0.1], "steps": 40, "step_size": 0.05}
+    train = train_stage({"name": "mnist"}, {"norm": "l2", "eps": 0.5})
+    with pytest.raises(ConfigError, match="step_size: one linf sign step of size 0.05"):
+        check_study(spec_of(train, attack_stage(**params, long_steps="refuse")))
+    check_study(spec_of(train, attack_stage(**params, long_steps="cut")))  # cut to 2 * eps = 0.02 at 0.01
+    with pytest.raises(ConfigError, match="long_steps"):
+        check_study(spec_of(train, attack_stage(**params, long_steps="clip")))
+
 # (kind, params, expected message, whether the kind itself refuses them before any work with ConfigError)
 BAD = [
     ("attack", {"step_size_factor": 0}, "attack.step_size_factor must be > 0", True),

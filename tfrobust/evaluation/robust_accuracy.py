@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tfrobust.attacks import PGD, get_norm
+from tfrobust.attacks import PGD, cut_step_size, get_norm
 from tfrobust.config import parse_number
 from tfrobust.training.callbacks import attacked_correct
 
@@ -48,6 +48,7 @@ def robust_accuracy_table(
     restarts: int = 1,
     l2_step: str = "normalized",
     kappa: float = 0.0,
+    long_steps: str = "refuse",
     random_start: bool = True,
     seed: int = 0,
     progress: Any = None,
@@ -69,6 +70,8 @@ def robust_accuracy_table(
         restarts: independent attacks per (norm, eps) (Noack: 3).
         l2_step: l2 step rule (``"normalized"`` or ``"sign"``).
         kappa: CW confidence.
+        long_steps: ``refuse`` a step longer than the ball's diameter, or ``cut`` it
+            (:class:`~tfrobust.attacks.PGD`).
         random_start: random start in the ball for each restart.
         seed: base seed; restart r of (norm, eps) uses seed ``seed + r``.
         progress: optional callable ``progress(message)`` called per attack.
@@ -96,7 +99,8 @@ def robust_accuracy_table(
         for e in per_norm[norm]:
             size = step_size if step_size is not None else step_size_factor * e / max(steps, 1)
             attacks[norm, e] = PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective,
-                                   random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa)
+                                   random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa,
+                                   long_steps=long_steps)
     clean = attacked_correct(model, data, PGD(norm="linf", eps=0.0, steps=0), bounds=bounds)
     rows = []
     for norm in norms:
@@ -104,6 +108,8 @@ def robust_accuracy_table(
         for e in per_norm[norm]:
             attack = attacks[norm, e]
             size = attack.resolved_step_size
+            if long_steps == "cut" and not (norm == "l2" and l2_step == "sign"):
+                size = cut_step_size(norm, e, size)  # the step PGD takes (l2 sign: needs the input size)
             for r in range(restarts):
                 if progress is not None:
                     progress(f"{norm} eps={e:g} restart {r + 1}/{restarts}")

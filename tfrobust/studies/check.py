@@ -171,7 +171,7 @@ _SCHEMAS: dict[str, tuple[Sequence[str], dict[str, Rule], tuple[str, ...]]] = {
         "step_size": _number(), "restarts": _integer(1, none=False), "limit": _integer(1),
         "split": _SPLIT, "batch_size": _integer(1, none=False), "seed": _integer(0, none=False),
         "objective": _choice("xent", "cw"), "l2_step": _choice("normalized", "sign"),
-        "step_size_factor": _step_size_factor}, ("eps",)),
+        "step_size_factor": _step_size_factor, "long_steps": _choice("refuse", "cut")}, ("eps",)),
     "saliency": (_kinds.SALIENCY_PARAMS, {
         "methods": _names(), "split": _SPLIT, "limit": _integer(1), "threshold": _number(),
         "permute": _number(), "sigma": _number(), "batch_size": _integer(1), "seed": _integer(0),
@@ -333,7 +333,8 @@ def _attack_pgds(params: Mapping[str, Any], input_shape: tuple[int, ...] | None)
                 step, how = size, ""
             _check_pgd({"norm": norm, "eps": e, "steps": steps, "step_size": step,
                         "objective": params.get("objective", "xent"),
-                        "l2_step": params.get("l2_step", "normalized")},
+                        "l2_step": params.get("l2_step", "normalized"),
+                        "long_steps": params.get("long_steps", "refuse")},
                        f"attack ({norm}, eps {e:g}{how})", input_shape, dotted=False)
 
 

@@ -133,7 +133,7 @@ def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
 
 
 ATTACK_PARAMS = ("norms", "eps", "steps", "step_size", "restarts", "objective", "l2_step", "limit",
-                 "split", "batch_size", "seed", "step_size_factor")
+                 "split", "batch_size", "seed", "step_size_factor", "long_steps")
 
 
 def _count(params: Mapping[str, Any], name: str, default: int | None, minimum: int) -> int | None:
@@ -162,7 +162,8 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
     (the 2.5 of that default: a number, or a mapping norm -> number for per-norm
     rules such as Noack et al.'s code, l2 5.1 and linf 10 on CIFAR-10; not with
     ``step_size``), ``restarts`` (1),
-    ``objective`` (xent), ``l2_step`` (normalized), ``limit`` (examples, None:
+    ``objective`` (xent), ``l2_step`` (normalized), ``long_steps`` (refuse |
+    cut: a step longer than the ball's diameter), ``limit`` (examples, None:
     all), ``split`` (test), ``batch_size`` (256), ``seed`` (0). The dataset,
     its bounds and classes are those the model was trained on (its ``config.yaml``).
 
@@ -242,6 +243,7 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
         steps=int(steps or 0), step_size=size, step_size_factor=factor,
         objective=params.get("objective", "xent"), restarts=int(restarts or 1),
         l2_step=params.get("l2_step", "normalized"), seed=int(seed or 0),
+        long_steps=params.get("long_steps", "refuse"),
     ) for factor, group in groups.items()], ignore_index=True)
     tmp = out_dir / f".robust_accuracy.csv.tmp{os.getpid()}"
     table.to_csv(tmp, index=False)
