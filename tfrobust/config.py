@@ -32,6 +32,7 @@ __all__ = [
     "FLOAT32_MAX",
     "MODEL_SELECTIONS",
     "FLOAT32_TINY",
+    "check_int",
     "check_number",
     "parse_number",
     "parse_int_list",
@@ -168,12 +169,28 @@ def parse_int_list(value: Any, *, name: str = "value") -> tuple[int, ...] | None
     return tuple(out)
 
 
+def check_int(value: Any, *, name: str = "value", minimum: int | None = None, allow_none: bool = False) -> Any:
+    """``value`` as an int (an integral float is accepted; bool is not), at least ``minimum``.
+
+    The one integer validator of the package: every layer uses it.
+
+    Raises:
+        ConfigError: not an integer, below ``minimum``, or None without ``allow_none``.
+    """
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or int(value) != value):
+        raise ConfigError(f"{name} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
