@@ -12,10 +12,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Number
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tfrobust.reports.items import ReportItem
+from tfrobust.reports.artifacts import ReportItem
 
 __all__ = ["MISSING", "format_value", "html_table", "markdown_table", "numeric_columns", "render_report"]
 

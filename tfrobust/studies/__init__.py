@@ -3,18 +3,7 @@
 Importing this package does not import TensorFlow; the kinds import it when they run.
 """
 
-# isort: off
-from tfrobust.studies.kinds import KINDS, Kind, attack_kind, train_kind  # first: it registers the analysis kinds
-# isort: on
-from tfrobust.studies.analysis import (
-    ANALYSIS_KINDS,
-    examples_kind,
-    gradients_kind,
-    jacobian_kind,
-    linear_kind,
-    manifold_kind,
-    vaegan_kind,
-)
+from tfrobust.studies.kinds import KINDS, Kind, run_kind
 from tfrobust.studies.check import KIND_CHECKS, check_study
 from tfrobust.studies.ledger import LEDGER_NAME, STATUSES, Ledger, LedgerError
 from tfrobust.studies.leftovers import remove_leftovers
@@ -33,17 +22,9 @@ from tfrobust.studies.runner import (
 from tfrobust.studies.spec import Cell, Stage, StudySpec, load_study_spec, study_spec_from_dict
 
 __all__ = [
-    "ANALYSIS_KINDS",
     "KINDS",
     "Kind",
-    "examples_kind",
-    "gradients_kind",
-    "jacobian_kind",
-    "linear_kind",
-    "manifold_kind",
-    "vaegan_kind",
-    "attack_kind",
-    "train_kind",
+    "run_kind",
     "KIND_CHECKS",
     "check_study",
     "remove_leftovers",
