@@ -10,8 +10,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with file descriptor 2 silenced unless logs are wanted.
+
+    Commands call it before they import anything that needs TensorFlow; help,
+    ``list`` and the study bookkeeping commands never do.
 
     absl writes its notices straight to fd 2 before logging is initialised,
     ignoring TF_CPP_MIN_LOG_LEVEL. Python errors still surface: the exception
@@ -32,5 +35,3 @@ def _import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
 
-
-_import_tensorflow_quietly()

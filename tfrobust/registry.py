@@ -53,12 +53,16 @@ __all__ = [
     "ATTRIBUTIONS",
     "KINDS",
     "METHODS",
+    "NORMS",
+    "OBJECTIVES",
     "REGISTRIES",
     "REQUIRED",
     "Entry",
     "Option",
     "Registry",
     "TypeSpec",
+    "keywords_of",
+    "options_of",
     "parse_option_args",
     "parse_value",
     "register",
@@ -283,6 +287,8 @@ class Entry:
     options: tuple[Option, ...] = ()
     source: str = "tfrobust"
     obj: Any = field(default=None, compare=False, repr=False)
+    #: every keyword-only parameter name, the protocol's included
+    keywords: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -301,6 +307,14 @@ class Entry:
         except (ImportError, AttributeError) as err:
             raise ConfigError(f"{self.label} ({self.source}): cannot load {self.target}: {err}") from None
         return obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the registered object (``ATTRIBUTIONS["gradient"](model, x, y)``)."""
+        return self.load()(*args, **kwargs)
+
+    def accepts(self, keyword: str) -> bool:
+        """Whether the entry's signature has the keyword-only parameter ``keyword`` (option or protocol)."""
+        return keyword in self.keywords
 
     def option(self, name: str) -> Option:
         for option in self.options:
@@ -359,7 +373,8 @@ class Entry:
         return "\n".join(lines)
 
 
-_SINGULAR = {"attributions": "attribution", "attacks": "attack", "methods": "method", "kinds": "kind"}
+_SINGULAR = {"attributions": "attribution", "attacks": "attack", "methods": "method", "kinds": "kind",
+             "norms": "norm", "objectives": "objective"}
 
 
 def _first_line(doc: str | None) -> str:
@@ -424,6 +439,15 @@ def options_of(obj: Any, protocol: tuple[str, ...] = ()) -> tuple[Option, ...]:
     return tuple(out)
 
 
+def keywords_of(obj: Any) -> tuple[str, ...]:
+    """The keyword-only parameter names of a loaded function or class (``__init__``)."""
+    try:
+        signature = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def _decorated_name(node: ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef, registry: str) -> str | None:
     for decorator in node.decorator_list:
         if (isinstance(decorator, ast.Call) and _dotted(decorator.func).rsplit(".", 1)[-1] == "register"
@@ -459,8 +483,10 @@ def _scan_source(path: Path, module: str, registry: str, protocol: tuple[str, ..
             name = _decorated_name(node, registry)
         if name is None:
             continue
+        func = _signature_node(node)
+        keywords = tuple(a.arg for a in func.args.kwonlyargs) if func is not None else ()
         yield Entry(registry, name, f"{module}:{node.name}", _first_line(ast.get_docstring(node)),
-                    _options_from_ast(_signature_node(node), protocol), source)
+                    _options_from_ast(func, protocol), source, keywords=keywords)
 
 
 # --------------------------------------------------------------------------
@@ -514,7 +540,8 @@ class Registry(Mapping[str, Entry]):
         origin = getattr(spec, "origin", None)
         if origin and origin.endswith(".py") and "." not in qualname:
             for entry in _scan_source(Path(origin), module, self.name, self.protocol, source, only=qualname):
-                return Entry(self.name, name, target, entry.description, entry.options, source)
+                return Entry(self.name, name, target, entry.description, entry.options, source,
+                             keywords=entry.keywords)
         return Entry(self.name, name, target, "", (), source)  # options read when it is loaded
 
     def refresh(self) -> None:
@@ -532,7 +559,7 @@ class Registry(Mapping[str, Entry]):
         if not entry.options and not entry.description and entry.obj is None and entry.source != "tfrobust":
             obj = entry.load()  # a plugin whose source could not be read: read its signature
             entry = Entry(self.name, name, entry.target, _first_line(inspect.getdoc(obj)),
-                          options_of(obj, self.protocol), entry.source, obj)
+                          options_of(obj, self.protocol), entry.source, obj, keywords_of(obj))
         return entry
 
     def __iter__(self) -> Iterator[str]:
@@ -563,7 +590,7 @@ class Registry(Mapping[str, Entry]):
         qualname = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
         entry = Entry(self.name, name, f"{module}:{qualname}",
                       description if description is not None else _first_line(inspect.getdoc(obj)),
-                      options_of(obj, self.protocol), "added", obj)
+                      options_of(obj, self.protocol), "added", obj, keywords_of(obj))
         self._added[name] = entry
         return entry
 
@@ -584,8 +611,9 @@ class Registry(Mapping[str, Entry]):
         return "\n".join(self[name].describe() for name in self)
 
 
-#: Attribution methods: ``fn(model, x, y, *, **options)`` -> maps of the shape of ``x``.
-ATTRIBUTIONS = Registry("attributions", home="attribution")
+#: Attribution methods: ``fn(model, x, y, *, **options)`` -> maps of the shape of ``x``; an entry
+#: that has a ``bounds`` keyword is given the data's value range by its callers.
+ATTRIBUTIONS = Registry("attributions", home="attribution", protocol=("bounds",))
 #: Attacks: ``fn(model, x, y, *, norm, eps, bounds, seed, **options)`` -> adversarial ``x``.
 ATTACKS = Registry("attacks", home="attacks", protocol=("norm", "eps", "bounds", "seed"))
 #: Training methods: ``RobustModel`` subclasses, ``cls(base, *, **options)``.
@@ -593,9 +621,14 @@ METHODS = Registry("methods", home="training")
 #: Study stage kinds: ``fn(deps, out_dir, *, **options)`` -> metrics.
 KINDS = Registry("kinds", home="studies")
 
+#: Norm geometries: ``Norm`` subclasses (``project``, ``normalize_step``, ``random_start``).
+NORMS = Registry("norms", home="attacks")
+#: Attack objectives: ``fn(logits, y, *, targeted, kappa)`` -> per-example loss to maximise.
+OBJECTIVES = Registry("objectives", home="attacks")
+
 #: Registry name -> registry (``tfrobust list``).
-REGISTRIES: dict[str, Registry] = {r.name: r for r in (ATTRIBUTIONS, ATTACKS, METHODS, KINDS)}
-_HOMES = {"attributions", "attacks", "methods", "kinds"}
+REGISTRIES: dict[str, Registry] = {r.name: r for r in (ATTRIBUTIONS, ATTACKS, METHODS, KINDS, NORMS, OBJECTIVES)}
+_HOMES = set(REGISTRIES)
 
 
 # --------------------------------------------------------------------------

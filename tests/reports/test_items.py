@@ -177,11 +177,12 @@ def test_line_without_groups_and_partial_stage(tmp_path):
 
 
 def test_histogram_draws_a_part_shared_by_every_cell_once(small, monkeypatch):
-    import tfrobust.reports.items as items
+    import tfrobust.reports.items.histogram as histogram
 
     figures = []
-    real_save = items._save
-    monkeypatch.setattr(items, "_save", lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
+    real_save = histogram.save_figure
+    monkeypatch.setattr(histogram, "save_figure",
+                        lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
     item = run_report_item(small, {"type": "histogram", "name": "shared", "stage": "manifold",
                                    "value": "distance", "by": "kind"})
     assert item.status == "ok", item.message
@@ -193,7 +194,7 @@ def test_histogram_draws_a_part_shared_by_every_cell_once(small, monkeypatch):
 
 
 def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_path, monkeypatch):
-    import tfrobust.reports.items as items
+    import tfrobust.reports.items.images as images
 
     root = make_study(tmp_path / "s", report={"items": []})
     for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
@@ -201,8 +202,9 @@ def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_pa
             arrays = dict(npz)
         np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]))
     figures = []
-    real_save = items._save
-    monkeypatch.setattr(items, "_save", lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
+    real_save = images.save_figure
+    monkeypatch.setattr(images, "save_figure",
+                        lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
     item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
                                               "arrays": ["path"]})
     assert item.status == "ok", item.message

@@ -29,13 +29,14 @@ TABLES = "tables"
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
+    """One name or several as a list (None: empty)."""
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
 
 
 def pending_item(data: StudyData, stages: Sequence[str], *, name: str, type_: str, title: str,
-             caption: str, option: str = "stages") -> tuple[ReportItem | None, str]:
+                 caption: str, option: str = "stages") -> tuple[ReportItem | None, str]:
     """A placeholder when a stage has no done cells; else None and a note on partial stages."""
     notes = []
     known = {c["stage"] for c in data.cells}
@@ -53,11 +54,12 @@ def pending_item(data: StudyData, stages: Sequence[str], *, name: str, type_: st
 
 
 def item_status(note: str) -> str:
+    """``partial`` when a built item carries a note (some cells missing), else ``ok``."""
     return "partial" if note else "ok"
 
 
 def write_table(data: StudyData, name: str, frame: pd.DataFrame, *, title: str, caption: str = "",
-                 percent: Collection[str] = ()) -> Artifact:
+                percent: Collection[str] = ()) -> Artifact:
     """Writes ``tables/<name>.csv`` (raw numbers) and ``.md`` (formatted); returns the artifact."""
     csv_rel = f"{TABLES}/{name}.csv"
     md_rel = f"{TABLES}/{name}.md"
@@ -80,16 +82,17 @@ def _missing(value: Any) -> bool:
 
 
 def save_figure(data: StudyData, figure: Figure, rel: str) -> str:
+    """Writes ``figure`` to ``rel`` inside the study directory (atomically); returns ``rel``."""
     atomic_save_figure(figure, data.root / rel)
     return rel
 
 
 def numeric_column(series: pd.Series, where: str, ref: str) -> pd.Series:
+    """The column as floats; ValueError starting with ``where`` when it has values but none reads as a number."""
     values = pd.to_numeric(series, errors="coerce")
     if len(series) and values.isna().all() and not series.isna().all():
         raise ValueError(f"{where}: column {ref!r} is not numeric")
     return values.astype(float)
-
 
 
 def labelled_columns(y: str | Sequence[str] | Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -101,8 +104,8 @@ def labelled_columns(y: str | Sequence[str] | Mapping[str, str]) -> tuple[list[s
 
 
 def axis_label(label: str, percent: bool) -> str:
+    """The label with `` (%)`` added for percent values (unless it already has a ``%``)."""
     return label + (" (%)" if percent and "%" not in label else "")
-
 
 
 def mean_band(values: pd.Series) -> tuple[float, float, int]:
@@ -117,6 +120,7 @@ def mean_band(values: pd.Series) -> tuple[float, float, int]:
 
 
 def cell_path(cell_id: str, file: str) -> str:
+    """``cells/<cell_id>/<file>``: a file a cell wrote, relative to the study directory."""
     return f"cells/{cell_id}/{file}"
 
 
@@ -128,6 +132,6 @@ def missing_file_error(file: str, cells: Sequence[tuple[str, Mapping[str, Any]]]
 
 
 def is_cell_file(file: str) -> bool:
+    """True for a relative path that stays inside a cell directory (not absolute; no ``..``, no backslash)."""
     path = PurePosixPath(file)
     return bool(file) and not path.is_absolute() and ".." not in path.parts and "\\" not in file
-
