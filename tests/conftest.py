@@ -26,3 +26,24 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+def _linear_model(w, b, *, input_shape=None, dtype="float32"):
+    """``z = flatten(x) @ w + b`` with known weights: ``w`` (D, K), ``b`` (K,); inputs of ``input_shape`` (default (D,))."""
+    import keras
+    import numpy as np
+
+    w = np.asarray(w)
+    b = np.asarray(b)
+    shape = (w.shape[0],) if input_shape is None else tuple(input_shape)
+    inputs = keras.Input(shape, dtype=dtype)
+    h = keras.layers.Flatten(dtype=dtype)(inputs) if len(shape) > 1 else inputs
+    outputs = keras.layers.Dense(w.shape[1], dtype=dtype, kernel_initializer=keras.initializers.Constant(w),
+                                 bias_initializer=keras.initializers.Constant(b))(h)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture
+def linear_model():
+    """The linear-model factory ``linear_model(w, b, *, input_shape=None, dtype="float32")`` (analytic oracles)."""
+    return _linear_model
