@@ -1,36 +1,66 @@
-"""docs/architecture.md, Layers: the dependency rule between tfrobust's layers."""
+"""docs/architecture.md, Layers: the dependency rule, no import cycles, no private imports, small modules."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# Layer -> the tfrobust layers it may import (besides itself).
+# Layer -> the tfrobust layers it may import (besides itself). ``registry`` and ``config`` are the bottom:
+# every layer may import them.
+BOTTOM = {"config", "registry"}
 ALLOWED = {
     "config": set(),
-    "data": {"config"},
-    "models": {"config"},
-    "attacks": {"config", "attribution"},  # attacks build on the gradient layer (its input checks)
-    "attribution": {"config"},
-    "training": {"config", "data", "models", "attacks", "attribution"},
-    "evaluation": {"config", "data", "models", "attacks", "attribution", "training"},
-    "theory": {"config", "data", "models", "attacks", "attribution", "training"},
-    "studies": {"config", "data", "models", "attacks", "attribution", "training",
-                "evaluation", "theory", "reports"},
-    "reports": {"config"},
+    "registry": {"config"},
+    "data": BOTTOM,
+    "models": BOTTOM,
+    "attacks": BOTTOM | {"attribution"},  # attacks build on the gradient layer (its input checks)
+    "attribution": BOTTOM,
+    "training": BOTTOM | {"data", "models", "attacks", "attribution"},
+    "evaluation": BOTTOM | {"data", "models", "attacks", "attribution", "training"},
+    "theory": BOTTOM | {"data", "models", "attacks", "attribution", "training"},
+    "studies": BOTTOM | {"data", "models", "attacks", "attribution", "training", "evaluation", "theory", "reports"},
+    "reports": BOTTOM,
 }
+#: A library module longer than this is split (docs/architecture.md, Layout).
+MAX_LINES = 650
+
+
+def sources() -> list[Path]:
+    return sorted([*(ROOT / "tfrobust").rglob("*.py"), *(ROOT / "cli").rglob("*.py")])
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """(imported module, imported names, line) of every absolute and relative import in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inside = path.is_relative_to(ROOT)
+    name = module_name(path) if inside else path.stem
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, [], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, module] if module else base)
+            out.append((module, [alias.name for alias in node.names], node.lineno))
+    return out
 
 
 def imported_layers(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+    names = [module for module, _, _ in imports(path)]
     return {n.split(".")[1] for n in names if n.startswith("tfrobust.") and n.count(".") >= 1}
 
 
@@ -52,15 +82,95 @@ def test_no_layer_imports_upward():
     assert not violations, "\n".join(violations)
 
 
+def test_the_library_never_imports_the_cli():
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in (ROOT / "tfrobust").rglob("*.py")
+           for module, _, line in imports(p) if module == "cli" or module.startswith("cli.")]
+    assert not bad, bad
+
+
 def test_the_rule_checker_catches_an_upward_import(tmp_path):
     fake = tmp_path / "m.py"
     fake.write_text("from tfrobust.training import train\nimport tfrobust.config\n")
     assert imported_layers(fake) == {"training", "config"}
 
 
-def test_reports_and_config_do_not_import_tensorflow():
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (anywhere in the file, lazy imports included),
+    ``from pkg import module`` resolved; a package's ``__init__`` importing its own submodules is not an edge."""
+    paths = {module_name(p): p for p in sources()}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        edges = set()
+        for module, names, _ in imports(path):
+            if module in paths:
+                edges.add(module)
+            for item in names:
+                if f"{module}.{item}" in paths:
+                    edges.add(f"{module}.{item}")
+        graph[name] = {e for e in edges if e != name and not (path.name == "__init__.py" and
+                                                               e.startswith(name + "."))}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (a list of modules, first == last), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_no_private_name_is_imported_from_another_module():
+    bad = []
+    for path in sources():
+        for module, names, line in imports(path):
+            if not module.startswith(("tfrobust", "cli")):
+                continue
+            for item in names:
+                if item.startswith("_") and not item.startswith("__"):
+                    bad.append(f"{path.relative_to(ROOT)}:{line} imports {item} from {module}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_is_too_long(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (split it by concern)"
+
+
+def test_reports_config_and_registries_do_not_import_tensorflow():
     code = (
-        "import sys, tfrobust.reports, tfrobust.config, tfrobust.data;"
+        "import sys, tfrobust.reports, tfrobust.config, tfrobust.data, tfrobust.registry as r;"
+        "[reg.describe() for reg in r.REGISTRIES.values()];"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

@@ -1,5 +1,11 @@
-"""report.html renders in headless Chromium to a non-blank page (plain HTML, relative links)."""
+"""report.html renders in headless Chromium to a non-blank page (plain HTML, relative links).
 
+Without Chromium the test skips with a reason, unless the environment variable
+``TFROBUST_REQUIRE_BROWSER=1`` says the browser must be there (``make test``
+sets it where it installed Chromium): then a missing browser fails the test.
+"""
+
+import os
 import shutil
 import subprocess
 
@@ -10,6 +16,7 @@ from tests.reports.test_build_report import make_study
 from tfrobust.reports import build_report
 
 SKIP_REASON = "chromium not installed (Debian package chromium; `make test` installs it where apt works)"
+REQUIRE_VARIABLE = "TFROBUST_REQUIRE_BROWSER"
 
 
 def chromium() -> str | None:
@@ -20,10 +27,31 @@ def chromium() -> str | None:
     return None
 
 
-def test_report_renders_in_headless_chromium(tmp_path):
+def require_chromium() -> str:
+    """The browser's path; else a skip, or a failure where ``TFROBUST_REQUIRE_BROWSER=1``."""
     binary = chromium()
-    if binary is None:
-        pytest.skip(SKIP_REASON)
+    if binary is not None:
+        return binary
+    if os.environ.get(REQUIRE_VARIABLE, "") == "1":
+        pytest.fail(f"{REQUIRE_VARIABLE}=1 but no chromium, chromium-browser or google-chrome on PATH")
+    pytest.skip(SKIP_REASON)
+
+
+def test_a_missing_browser_fails_when_required_and_skips_otherwise(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv(REQUIRE_VARIABLE, "1")
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_VARIABLE):
+        require_chromium()
+    for value in ("0", ""):
+        monkeypatch.setenv(REQUIRE_VARIABLE, value)
+        with pytest.raises(pytest.skip.Exception, match="chromium not installed"):
+            require_chromium()
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}" if name == "chromium-browser" else None)
+    assert require_chromium() == "/usr/bin/chromium-browser"
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    binary = require_chromium()
     page = build_report(make_study(tmp_path / "study"))
     shot = tmp_path / "shot.png"
     command = [binary, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",

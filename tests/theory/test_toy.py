@@ -108,7 +108,8 @@ def test_results_files(small_run):
     ({"eps_list": (0.5, 0.5)}, "eps_list"),
     ({"epochs": 0}, "epochs"),
     ({"n": 0}, "n"),
+    ({"n": 1.5}, "n"),
 ])
 def test_experiment_validation(options, field):
-    with pytest.raises(ValueError, match=f"^{field}:"):
+    with pytest.raises(ValueError, match=rf"^{field}( must|:)"):
         toy_experiment(**options)

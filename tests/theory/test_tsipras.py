@@ -123,10 +123,10 @@ def test_theorem_bound_holds_on_the_grid():
 
 @pytest.mark.parametrize("kwargs, field", [
     ({"d": 0}, "d"), ({"eta": 0.0}, "eta"), ({"eta": -1.0}, "eta"), ({"p": 0.5}, "p"), ({"p": 1.0}, "p"),
-    ({"eps": -0.1}, "eps"), ({"eta": math.nan}, "eta"),
+    ({"eps": -0.1}, "eps"), ({"eta": math.nan}, "eta"), ({"d": 2.5}, "d"), ({"d": True}, "d"),
 ])
 def test_validation_names_the_field(kwargs, field):
-    with pytest.raises(ValueError, match=f"^{field}:"):
+    with pytest.raises(ValueError, match=rf"^{field}( must|:)"):
         validate_tsipras_setting(**{"d": 10, "eta": None, "p": 0.7, **kwargs})
 
 

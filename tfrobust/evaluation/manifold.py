@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from tfrobust.attacks import call_model, pgd
+from tfrobust.config import check_int
+from tfrobust.evaluation.figures import atomic_savefig, display_images
 from tfrobust.evaluation.vaegan_training import (  # re-exported: they lived here before
     VAEGAN_BATCH_SIZE,
     VAEGAN_BOUNDS,
     VAEGAN_CONFIG_KEYS,
-    _atomic_savefig,
-    _display,
     read_history,
     read_vaegan_config,
     train_vaegan,
@@ -65,12 +65,6 @@ KIM_STEP_SIZES: dict[str, float] = {"l2": 2.0, "linf": 0.02}
 KIM_KAPPA = 500.0
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
 def manifold_distance(projector: Callable[[Any], Any], x: Any, *, batch_size: int = 256) -> np.ndarray:
     """``d_pi(x) = ||x - pi(x)||_2`` per example (Kim et al. 2019 sec. 2.1).
 
@@ -88,7 +82,7 @@ def manifold_distance(projector: Callable[[Any], Any], x: Any, *, batch_size: in
     Raises:
         ValueError: bad ``batch_size`` or a projection of another shape.
     """
-    size = _check_batch_size(batch_size)
+    size = check_int(batch_size, name="batch_size", minimum=1)
     x = np.asarray(x, np.float32)
     out = np.zeros(len(x), np.float64)
     for start in range(0, len(x), size):
@@ -205,10 +199,9 @@ def manifold_study(
     Raises:
         ValueError: bad arguments or data outside ``bounds``.
     """
-    size = _check_batch_size(batch_size)
+    size = check_int(batch_size, name="batch_size", minimum=1)
     x, y, lo_hi = _data_arrays(data, bounds)
-    if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 0:
-        raise ValueError(f"examples must be an integer >= 0, got {examples!r}")
+    examples = check_int(examples, name="examples", minimum=0)
     n = len(x)
     x_adv = np.empty_like(x)
     batches = math.ceil(n / size)
@@ -300,7 +293,7 @@ def plot_manifold_histogram(results_by_model: Mapping[str, Mapping[str, Any]], o
         ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _atomic_savefig(fig, Path(out_png))
+    return atomic_savefig(fig, out_png)
 
 
 def plot_adversarial_grid(results_by_model: Mapping[str, Mapping[str, Any]], out_png: str | os.PathLike, *,
@@ -340,7 +333,7 @@ def plot_adversarial_grid(results_by_model: Mapping[str, Mapping[str, Any]], out
     fig = Figure(figsize=(1.3 * len(columns), 1.3 * rows + 0.5))
     axes = fig.subplots(rows, len(columns), squeeze=False)
     for c, (title, images, success) in enumerate(columns):
-        shown = _display(np.asarray(images, np.float32), (lo, hi))
+        shown = display_images(np.asarray(images, np.float32), (lo, hi))
         for r in range(rows):
             ax = axes[r, c]
             ax.imshow(shown[r], cmap="gray" if shown.ndim == 3 else None, vmin=0, vmax=1,
@@ -352,4 +345,4 @@ def plot_adversarial_grid(results_by_model: Mapping[str, Mapping[str, Any]], out
             if success is not None and not success[r]:
                 ax.set_xlabel("failed", fontsize=7, color="tab:red")
     fig.tight_layout()
-    return _atomic_savefig(fig, Path(out_png))
+    return atomic_savefig(fig, out_png)

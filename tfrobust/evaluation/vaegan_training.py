@@ -13,24 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from tfrobust.evaluation.figures import atomic_savefig, display_images
 from tfrobust.evaluation.roar_scores import write_csv
 
 __all__ = ["VAEGAN_BATCH_SIZE", "VAEGAN_BOUNDS", "VAEGAN_CONFIG_KEYS", "check_vaegan_dir", "read_history",
-           "read_vaegan_config", "train_vaegan", "vaegan_settings", "write_reconstructions"]
-
-
-def _atomic_savefig(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    return path
-
-
-def _display(images: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    lo, hi = bounds
-    shown = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
-    return shown if shown.shape[-1] == 3 else shown.mean(axis=-1)
+           "read_vaegan_config", "train_vaegan", "vaegan_record", "vaegan_settings", "write_reconstructions"]
 
 
 #: Kim A.1: every dataset normalised into [-1, 1] (the decoder's tanh range).
@@ -78,7 +65,7 @@ def vaegan_settings(file_values: Mapping[str, Any], *, dataset: str | None = Non
     Raises:
         ConfigError: unknown ``data`` fields or a bad number (names the field).
     """
-    from tfrobust.config import ConfigError, DataConfig
+    from tfrobust.config import ConfigError, DataConfig, check_int
     from tfrobust.models.vaegan import PAPER_EPOCHS
 
     data_values = dict(file_values.get("data") or {})
@@ -97,19 +84,26 @@ def vaegan_settings(file_values: Mapping[str, Any], *, dataset: str | None = Non
         "batch_size": batch_size if batch_size is not None else file_values.get("batch_size", VAEGAN_BATCH_SIZE),
         "seed": seed if seed is not None else file_values.get("seed", 0),
     }
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
-            raise ConfigError(f"{name} must be a {'non-negative' if name == 'seed' else 'positive'} integer, "
-                              f"got {value!r}")
+    values = {name: check_int(value, name=name, minimum=0 if name == "seed" else 1) for name, value in values.items()}
     vaegan = file_values.get("vaegan") or {}
     if not isinstance(vaegan, Mapping):
         raise ConfigError(f"vaegan must be a mapping of VAE-GAN hyper-parameters, got {vaegan!r}")
     return {"data": data, **values, "vaegan": dict(vaegan)}
 
 
-def _vaegan_record(data: Any, ds: Any, vaegan_config: Any, *, epochs: int, batch_size: int,
-                   seed: int) -> dict[str, Any]:
-    """The ``config.yaml`` of a VAE-GAN directory."""
+def vaegan_record(data: Any, ds: Any, vaegan_config: Any, *, epochs: int, batch_size: int,
+                  seed: int) -> dict[str, Any]:
+    """The ``config.yaml`` that :func:`train_vaegan` writes into a VAE-GAN directory.
+
+    Args:
+        data: the :class:`~tfrobust.config.DataConfig` trained on.
+        ds: its training split (``bounds``, ``input_shape``, ``source``).
+        vaegan_config: the ``VAEGANConfig`` (``to_dict()``).
+        epochs, batch_size, seed: the training settings.
+
+    Returns:
+        The record; :func:`check_vaegan_dir` accepts a folder holding it.
+    """
     data_record: dict[str, Any] = {"name": data.name, "bounds": list(ds.bounds), "limit": data.limit,
                                    "data_dir": data.data_dir}
     if data.classes is not None:
@@ -243,7 +237,7 @@ def write_reconstructions(path: str | os.PathLike, x: Any, projected: Any, sampl
     fig = Figure(figsize=(1.1 * cols, 1.25 * len(rows)))
     axes = fig.subplots(len(rows), cols, squeeze=False)
     for r, (title, images) in enumerate(rows):
-        shown = _display(np.asarray(images, np.float32), (lo, hi))
+        shown = display_images(np.asarray(images, np.float32), (lo, hi))
         for c in range(cols):
             ax = axes[r, c]
             ax.imshow(shown[c], cmap="gray" if shown.ndim == 3 else None, vmin=0, vmax=1, interpolation="nearest")
@@ -251,7 +245,7 @@ def write_reconstructions(path: str | os.PathLike, x: Any, projected: Any, sampl
             ax.set_yticks([])
         axes[r, 0].set_title(title, fontsize=8, loc="left")
     fig.tight_layout()
-    return _atomic_savefig(fig, Path(path))
+    return atomic_savefig(fig, path)
 
 
 def train_vaegan(
@@ -324,7 +318,7 @@ def train_vaegan(
     if len(shape) != 3 or shape[:2] not in ((28, 28), (32, 32)):
         raise ValueError(f"the VAE-GAN takes 28x28 or 32x32 images; {data.name} has inputs {shape}")
     vaegan_config = VAEGANConfig.from_dict({**kim_vaegan_config(shape, data.name).to_dict(), **dict(vaegan or {})})
-    record = _vaegan_record(data, train_ds, vaegan_config, epochs=epochs, batch_size=batch_size, seed=seed)
+    record = vaegan_record(data, train_ds, vaegan_config, epochs=epochs, batch_size=batch_size, seed=seed)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfrobust.reports.artifacts import ReportItem
 from tfrobust.reports.files import atomic_write_text, is_temp_name
 from tfrobust.reports.frame import RESULTS_NAME, StudyData, cell_label, load_study
 from tfrobust.reports.html import format_value, html_table, numeric_columns, render_report
-from tfrobust.reports.items import ReportItem, run_report_item
+from tfrobust.reports.items import run_report_item
 
 __all__ = ["REPORT_NAME", "StudyReport", "build_report", "write_report"]
 

@@ -1,4 +1,14 @@
-"""Theory: Tsipras et al. 2019 (eq. 3, Theorems 2.1-2.2) and Kim et al.'s 2-D toy tilt."""
+"""Theory: the papers' claims checked on small models with closed forms.
+
+- :mod:`tfrobust.theory.tsipras`: Tsipras et al. 2019 sec. 2.1-2.2, the
+  distribution of eq. 3, its closed-form accuracies (Theorems 2.1-2.2) and
+  standard vs adversarially trained linear classifiers on it;
+- :mod:`tfrobust.theory.linear_features`: Tsipras sec. 2.3 and 3, robust and
+  non-robust features of linear classifiers on a binary digit task (Table 4,
+  Figs. 1-4, 6, 7);
+- :mod:`tfrobust.theory.toy`: Kim et al. 2019 sec. 2.2, boundary tilt of
+  standard vs l2 adversarially trained networks on the 2-D toy data (Fig. 3b).
+"""
 
 from tfrobust.theory.linear_features import (
     ATTACKS,

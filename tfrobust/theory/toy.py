@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import PGD, pgd
+from tfrobust.config import check_int
 from tfrobust.data import DATASETS, Dataset
 from tfrobust.data.synthetic import toy2d
 from tfrobust.models import build_model
@@ -51,6 +52,7 @@ __all__ = [
     "plot_toy",
     "toy_experiment",
     "toy_split",
+    "toy_step_size",
     "train_toy_models",
     "evaluate_toy_models",
     "write_tilt_csv",
@@ -73,13 +75,16 @@ TOY_STEP_SIZE = 2.0
 _DataArg = Dataset | tuple[Any, Any]
 
 
-def _step(step_size: float | None, eps: float) -> float | None:
+def toy_step_size(step_size: float | None, eps: float) -> float | None:
     """``step_size`` cut to the ball's diameter ``2 * eps`` (None: PGD's default 2.5 eps / steps)."""
     if step_size is None:
         return None
     if not math.isfinite(float(step_size)) or float(step_size) <= 0:
         raise ValueError(f"step_size: expected a finite number > 0, got {step_size!r}")
     return min(float(step_size), 2.0 * float(eps)) if eps > 0 else float(step_size)
+
+
+_step = toy_step_size  # the old name, until tests/test_fidelity_kim.py imports toy_step_size
 
 
 def toy_split(split: str, *, n: int, seed: int, geometry: str = "kim_notebook") -> Dataset:
@@ -268,12 +273,6 @@ def _check_eps_list(eps_list: Sequence[float]) -> tuple[float, ...]:
     return values
 
 
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
-
-
 def train_toy_models(
     train: Dataset,
     *,
@@ -311,17 +310,17 @@ def train_toy_models(
     Ref: Kim et al. 2019, appendix A.2 and B.2.
     """
     eps_values = _check_eps_list(eps_list)
-    _check_positive("epochs", epochs)
-    _check_positive("batch_size", batch_size)
-    _check_positive("steps", steps)
+    epochs = check_int(epochs, name="epochs", minimum=1)
+    batch_size = check_int(batch_size, name="batch_size", minimum=1)
+    steps = check_int(steps, name="steps", minimum=1)
     models: dict[float, keras.Model] = {}
     for eps in eps_values:
         keras.utils.set_random_seed(seed)
         base = build_model("kim_toy_dnn", input_shape=train.input_shape, num_classes=2)
         model: keras.Model = base
         if eps > 0:
-            attack = PGD(norm="l2", eps=eps, steps=steps, bounds=train.bounds, step_size=_step(step_size, eps),
-                         random_start=random_start)
+            attack = PGD(norm="l2", eps=eps, steps=steps, bounds=train.bounds,
+                         step_size=toy_step_size(step_size, eps), random_start=random_start)
             model = AdversarialModel(base, attack=attack, track_clean=False, seed=seed)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -338,7 +337,7 @@ def _adversarial(model: keras.Model, x: np.ndarray, y: np.ndarray, *, eps: float
                  random_start: bool = False) -> np.ndarray:
     """l2 PGD maximising the cross-entropy (Kim B.2's visualised attack)."""
     return np.asarray(pgd(model, x, y, norm="l2", eps=eps, steps=steps, bounds=bounds, seed=seed,
-                          step_size=_step(step_size, eps), random_start=random_start, jit_compile=False))
+                          step_size=toy_step_size(step_size, eps), random_start=random_start, jit_compile=False))
 
 
 def evaluate_toy_models(
@@ -460,7 +459,7 @@ def toy_experiment(
     Ref: Kim et al. 2019, sec. 2.2, Fig. 3b, appendix A.1-A.2, B.2.
     """
     eps_values = _check_eps_list(eps_list)
-    _check_positive("n", n)
+    n = check_int(n, name="n", minimum=1)
     say = progress or (lambda message: None)
     train = toy_split("train", n=n, seed=seed, geometry=geometry)
     test = toy_split("test", n=n, seed=seed, geometry=geometry)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from tfrobust.config import check_int
 from tfrobust.data.synthetic import TSIPRAS_D, TSIPRAS_P
 
 __all__ = [
@@ -76,12 +77,6 @@ def _phi(z: float) -> float:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_real(name: str, value: object, *, float32: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
@@ -112,7 +107,7 @@ def validate_tsipras_setting(
     Raises:
         ValueError: a value out of range; the message names it.
     """
-    d = _check_int("d", d, 1)
+    d = check_int(d, name="d", minimum=1)
     eta = theorem_2_2_eta(d) if eta is None else _check_real("eta", eta, float32=True)
     if eta <= 0:
         raise ValueError(f"eta: expected a number > 0, got {eta!r}")
@@ -138,7 +133,7 @@ def theorem_2_2_eta(d: int) -> float:
     carries estimation noise in its d weights, and 4 / sqrt(d) keeps it above
     99% standard accuracy.
     """
-    return 4.0 / math.sqrt(_check_int("d", d, 1))
+    return 4.0 / math.sqrt(check_int(d, name="d", minimum=1))
 
 
 def robust_feature_accuracy(p: float, *, eps: float = 0.0) -> float:
@@ -184,7 +179,7 @@ def averaged_classifier_accuracy(d: int, eta: float, *, eps: float = 0.0) -> flo
     Returns:
         The accuracy in [0, 1].
     """
-    d = _check_int("d", d, 1)
+    d = check_int(d, name="d", minimum=1)
     eta = _check_real("eta", eta)
     eps = _check_real("eps", eps)
     if eps < 0:
@@ -387,7 +382,7 @@ def check_theorem_bound(
     d, eta, p, eps = validate_tsipras_setting(d=d, eta=eta, p=p, eps=eps)
     if eps < 2.0 * eta * (1 - 1e-12):
         raise ValueError(f"eps: Theorem 2.1 needs eps >= 2 * eta = {2 * eta:.6g}, got {eps:.6g}")
-    n = _check_int("n", n, 1)
+    n = check_int(n, name="n", minimum=1)
     sigmas = _check_real("sigmas", sigmas)
     x, y = _tsipras_split("test", d=d, eta=eta, p=p, n=n, seed=seed)
     # Every grid classifier reads x only through (x_1, z): reduce once.
@@ -520,12 +515,12 @@ def linear_tsipras_experiment(
     from tfrobust.training import AdversarialModel, RobustModel, build_optimizer
 
     d, eta, p, eps = validate_tsipras_setting(d=d, eta=eta, p=p, eps=eps)
-    n_train = _check_int("n_train", n_train, 1)
-    n_test = _check_int("n_test", n_test, 1)
-    epochs = _check_int("epochs", epochs, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    attack_steps = _check_int("attack_steps", attack_steps, 1)
-    seed = _check_int("seed", seed, 0)
+    n_train = check_int(n_train, name="n_train", minimum=1)
+    n_test = check_int(n_test, name="n_test", minimum=1)
+    epochs = check_int(epochs, name="epochs", minimum=1)
+    batch_size = check_int(batch_size, name="batch_size", minimum=1)
+    attack_steps = check_int(attack_steps, name="attack_steps", minimum=1)
+    seed = check_int(seed, name="seed", minimum=0)
     unknown = [t for t in trainings if t not in ("standard", "adversarial")]
     if unknown or not trainings:
         raise ValueError(f"trainings: choose from standard, adversarial, got {list(trainings)!r}")

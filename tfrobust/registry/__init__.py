@@ -41,12 +41,14 @@ import importlib
 import importlib.util
 import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tfrobust.config import ConfigError, parse_number
+from tfrobust.config import ConfigError
+from tfrobust.registry.types import REQUIRED, Option, TypeSpec, dotted_name
+from tfrobust.registry.values import parse_option_args, parse_value
 
 __all__ = [
     "ATTACKS",
@@ -70,18 +72,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-_ROOT = Path(__file__).resolve().parent
+_ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Required:
-    """The default of an option that has none."""
-
-    def __repr__(self) -> str:
-        return "required"
-
-
-#: Marks an option without a default: it must be given.
-REQUIRED: Any = _Required()
 
 
 def register(registry: str, name: str) -> Callable[[T], T]:
@@ -106,174 +99,9 @@ def register(registry: str, name: str) -> Callable[[T], T]:
 
 
 # --------------------------------------------------------------------------
-# option types
-
-
-_ATOMS = {"int", "float", "bool", "str", "None", "Any", "Path", "object"}
-_SEQUENCES = {"list", "List", "Sequence", "tuple", "Tuple", "Iterable", "Collection"}
-_MAPPINGS = {"dict", "Dict", "Mapping", "MutableMapping"}
-
-
-@dataclass(frozen=True)
-class TypeSpec:
-    """What an option accepts, read from its annotation.
-
-    ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``none``,
-    ``any``, ``literal`` (``choices``), ``union`` (``args``), ``list``
-    (``args[0]`` the item), ``tuple`` (``args`` per position) or ``mapping``.
-    Unknown annotations (a class, ``Callable``) accept anything.
-    """
-
-    kind: str
-    args: tuple[TypeSpec, ...] = ()
-    choices: tuple[Any, ...] = ()
-
-    @classmethod
-    def parse(cls, annotation: Any) -> TypeSpec:
-        """The spec of an annotation: a string (``"float | None"``), a type or ``inspect.Parameter.empty``."""
-        if annotation is inspect.Parameter.empty or annotation is None:
-            return cls("any") if annotation is inspect.Parameter.empty else cls("none")
-        text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
-        try:
-            node = ast.parse(text.replace("typing.", ""), mode="eval").body
-        except SyntaxError:
-            return cls("any")
-        return cls._from_node(node)
-
-    @classmethod
-    def _from_node(cls, node: ast.expr) -> TypeSpec:
-        if isinstance(node, ast.Constant):
-            if node.value is None:
-                return cls("none")
-            if isinstance(node.value, str):  # a quoted forward reference
-                return cls.parse(node.value)
-            return cls("any")
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            return cls._union([cls._from_node(node.left), cls._from_node(node.right)])
-        name = _dotted(node.value if isinstance(node, ast.Subscript) else node).rsplit(".", 1)[-1]
-        if not isinstance(node, ast.Subscript):
-            if name in ("int", "float", "bool", "str"):
-                return cls(name)
-            if name == "Path":
-                return cls("str")
-            if name == "None":
-                return cls("none")
-            if name in _SEQUENCES:
-                return cls("list", (cls("any"),))
-            if name in _MAPPINGS:
-                return cls("mapping")
-            return cls("any")
-        items = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
-        if name == "Literal":
-            return cls("literal", choices=tuple(ast.literal_eval(item) for item in items))
-        if name == "Optional":
-            return cls._union([cls._from_node(items[0]), cls("none")])
-        if name == "Union":
-            return cls._union([cls._from_node(item) for item in items])
-        if name in ("tuple", "Tuple"):
-            if len(items) == 2 and isinstance(items[1], ast.Constant) and items[1].value is Ellipsis:
-                return cls("list", (cls._from_node(items[0]),))
-            return cls("tuple", tuple(cls._from_node(item) for item in items))
-        if name in _SEQUENCES:
-            return cls("list", (cls._from_node(items[0]),))
-        if name in _MAPPINGS:
-            return cls("mapping")
-        return cls("any")
-
-    @classmethod
-    def _union(cls, parts: list[TypeSpec]) -> TypeSpec:
-        flat: list[TypeSpec] = []
-        for part in parts:
-            flat.extend(part.args if part.kind == "union" else (part,))
-        if any(p.kind == "any" for p in flat):
-            return cls("any")
-        return cls("union", tuple(flat))
-
-    def describe(self) -> str:
-        """A short human reading: ``int``, ``float or none``, ``one of a, b``, ``list of float``."""
-        if self.kind == "literal":
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.kind == "union":
-            return " or ".join(arg.describe() for arg in self.args)
-        if self.kind == "list":
-            return f"list of {self.args[0].describe()}"
-        if self.kind == "tuple":
-            return "(" + ", ".join(arg.describe() for arg in self.args) + ")"
-        return {"none": "none", "mapping": "mapping", "any": "any value"}.get(self.kind, self.kind)
-
-    def coerce(self, value: Any) -> Any:
-        """``value`` converted to this type, or :class:`TypeError` when it does not fit."""
-        kind = self.kind
-        if kind == "any" or kind == "mapping" and isinstance(value, Mapping):
-            return dict(value) if kind == "mapping" else value
-        if kind == "none":
-            if value is None:
-                return None
-        elif kind == "bool":
-            if isinstance(value, bool):
-                return value
-        elif kind == "int":
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-        elif kind == "float":
-            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-                try:
-                    return parse_number(value, name="value", float32=True)
-                except ConfigError:
-                    pass
-        elif kind == "str":
-            if isinstance(value, str):
-                return value
-        elif kind == "literal":
-            for choice in self.choices:
-                if value == choice and type(value) is type(choice):
-                    return choice
-        elif kind == "union":
-            for arg in self.args:
-                try:
-                    return arg.coerce(value)
-                except TypeError:
-                    continue
-        elif kind == "list":
-            items = value if isinstance(value, (list, tuple)) else None
-            if items is not None:
-                return [self.args[0].coerce(item) for item in items]
-        elif kind == "tuple" and isinstance(value, (list, tuple)) and len(value) == len(self.args):
-            return tuple(arg.coerce(item) for arg, item in zip(self.args, value, strict=True))
-        raise TypeError(self.describe())
-
-
-def _dotted(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
-
-
-# --------------------------------------------------------------------------
 # entries
 
 
-@dataclass(frozen=True)
-class Option:
-    """One keyword-only parameter of an entry."""
-
-    name: str
-    type: TypeSpec
-    default: Any = REQUIRED
-    annotation: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-    def describe(self) -> str:
-        """``name: annotation = default`` (``required`` when there is no default)."""
-        text = f"{self.name}: {self.annotation or self.type.describe()}"
-        return f"{text} (required)" if self.required else f"{text} = {self.default!r}"
 
 
 @dataclass(frozen=True)
@@ -450,7 +278,7 @@ def keywords_of(obj: Any) -> tuple[str, ...]:
 
 def _decorated_name(node: ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef, registry: str) -> str | None:
     for decorator in node.decorator_list:
-        if (isinstance(decorator, ast.Call) and _dotted(decorator.func).rsplit(".", 1)[-1] == "register"
+        if (isinstance(decorator, ast.Call) and dotted_name(decorator.func).rsplit(".", 1)[-1] == "register"
                 and len(decorator.args) == 2
                 and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in decorator.args)
                 and decorator.args[0].value == registry):  # type: ignore[attr-defined]
@@ -458,8 +286,8 @@ def _decorated_name(node: ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef,
     return None
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(_ROOT.parent).with_suffix("").parts)
+def _module_name(path: Path, root: Path = _ROOT) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -496,11 +324,12 @@ def _scan_source(path: Path, module: str, registry: str, protocol: tuple[str, ..
 class Registry(Mapping[str, Entry]):
     """Names -> :class:`Entry`, found in the home package, in plugins and added at run time."""
 
-    def __init__(self, name: str, *, home: str, protocol: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, *, home: str, protocol: tuple[str, ...] = (), root: Path | None = None) -> None:
         self.name = name
         self.group = f"tfrobust.{name}"
-        self.home = home  # a package path relative to tfrobust/, e.g. "attribution"
+        self.home = home  # a package path relative to ``root`` (tfrobust/), e.g. "attribution"
         self.protocol = protocol
+        self.root = _ROOT if root is None else Path(root)
         self._entries: dict[str, Entry] | None = None
         self._added: dict[str, Entry] = {}
 
@@ -509,8 +338,9 @@ class Registry(Mapping[str, Entry]):
     def _discover(self) -> dict[str, Entry]:
         if self._entries is None:
             found: dict[str, Entry] = {}
-            for path in sorted((_ROOT / self.home).rglob("*.py")):
-                for entry in _scan_source(path, _module_name(path), self.name, self.protocol, "tfrobust"):
+            for path in sorted((self.root / self.home).rglob("*.py")):
+                module = _module_name(path, self.root)
+                for entry in _scan_source(path, module, self.name, self.protocol, "tfrobust"):
                     if entry.name in found:
                         raise ConfigError(f"{self.name}: {entry.name!r} is registered twice "
                                           f"({found[entry.name].target} and {entry.target})")
@@ -629,72 +459,4 @@ OBJECTIVES = Registry("objectives", home="attacks")
 #: Registry name -> registry (``tfrobust list``).
 REGISTRIES: dict[str, Registry] = {r.name: r for r in (ATTRIBUTIONS, ATTACKS, METHODS, KINDS, NORMS, OBJECTIVES)}
 _HOMES = set(REGISTRIES)
-
-
-# --------------------------------------------------------------------------
-# command-line values
-
-
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-_FRACTION = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)\s*/\s*(\d+\.?\d*|\.\d+)$")
-
-
-def parse_value(text: str) -> Any:
-    """A command-line option value: numbers, ``8/255`` fractions, booleans, none, lists, or a string.
-
-    ``true``/``false``/``yes``/``no``, ``none``/``null``, ``1``, ``0.5``,
-    ``8/255`` (a float), ``inf``, ``a,b`` and ``[1, 2]`` (lists of these),
-    ``{...}`` (a YAML mapping); anything else stays a string.
-    """
-    value = text.strip()
-    lower = value.lower()
-    if lower in ("true", "yes", "on"):
-        return True
-    if lower in ("false", "no", "off"):
-        return False
-    if lower in ("none", "null", "~"):
-        return None
-    if _NUMBER.match(value):
-        number = float(value)
-        return int(value) if re.fullmatch(r"[-+]?\d+", value) else number
-    if _FRACTION.match(value) or lower in ("inf", "+inf", "-inf"):
-        return parse_number(value, name="value") if "/" in value else float(lower)
-    if value.startswith(("[", "{")):
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"cannot read {text!r} as a list or mapping") from None
-        return loaded
-    if "," in value:
-        return [parse_value(part) for part in value.split(",") if part.strip()]
-    return value
-
-
-def parse_option_args(items: Sequence[str], *, flag: str = "--option") -> dict[str, Any]:
-    """``["key=value", ...]`` (repeatable ``--option``) -> ``{key: parse_value(value)}``.
-
-    A dotted key (``smoothgrad.samples=10``) becomes a nested mapping.
-
-    Raises:
-        ConfigError: an item without ``=``, an empty key, or a key given twice.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"{flag}: write key=value, got {item!r}")
-        parts = key.split(".")
-        node = out
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{flag}: {part!r} is given both as a value and as a group")
-            node = child
-        if parts[-1] in node:
-            raise ConfigError(f"{flag}: {key} is given twice")
-        node[parts[-1]] = parse_value(text)
-    return out
 
