@@ -1,6 +1,9 @@
-"""``tfrobust attack``: a robust-accuracy table (Noack et al. 2021 Tables 1-2 layout).
+"""``tfrobust attack``: a robust-accuracy table (Noack et al. 2021 Tables 1-2 layout) under any registered attack.
 
-Every option, the results path included, is checked before the model is
+``--attack NAME`` picks the attack (``tfrobust.registry.ATTACKS``, PGD by
+default) and ``--option KEY=VALUE`` sets its options; ``--steps``,
+``--step-size``, ``--objective`` and ``--l2-step`` are shorthands for PGD's
+common ones. Every option, the results path included, is checked before the model is
 loaded; the table is written atomically and never replaces a file that is
 not an earlier ``tfrobust attack`` table.
 """
@@ -8,13 +11,16 @@ not an earlier ``tfrobust attack`` table.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cli.options import LazyChoice, option_flag, parse_options, registry_choice
 from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
 
@@ -107,27 +113,67 @@ def _eps_per_norm(texts: tuple[str, ...], norms: list[str]) -> dict[str, list[fl
 
 
 def _norms(text: str) -> list[str]:
+    """``--norm l2,linf``: registered norms (``tfrobust.registry.NORMS``)."""
+    from tfrobust.registry import NORMS
+
     norms = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in norms if n not in ("l2", "linf")]
+    bad = [n for n in norms if n not in NORMS]
     if bad or not norms:
-        raise click.BadParameter(f"choose from l2, linf (comma-separated), got {text!r}", param_hint="--norm")
+        raise click.BadParameter(f"choose from {', '.join(NORMS.names())} (comma-separated), got {text!r}",
+                                 param_hint="--norm")
     return norms
 
 
-@click.command()
+def _pgd_choices(option: str) -> Callable[[], tuple[Any, ...]]:
+    """The choices of one of PGD's Literal options, read from its registry entry."""
+    def names() -> tuple[Any, ...]:
+        from tfrobust.registry import ATTACKS
+
+        return ATTACKS["pgd"].option(option).type.choices
+
+    return names
+
+
+def attack_options(option_values: tuple[str, ...], shorthands: dict[str, Any]) -> dict[str, Any]:
+    """``--option key=value`` values with the given shorthands (``--steps`` is ``--option steps=...``) added.
+
+    Raises:
+        ConfigError: a malformed ``--option`` or a key given both ways (one line).
+    """
+    from tfrobust.config import ConfigError
+
+    options = parse_options(option_values)
+    for key, value in shorthands.items():
+        if value is None:
+            continue
+        if key in options:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"--option {key}: given twice (also as {flag}); give one")
+        options[key] = value
+    return options
+
+
+@click.command(short_help="Robust-accuracy table of a trained model under a registered attack (PGD by default).")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Dataset (default: the one the model was trained on).")
-@click.option("--norm", "norm_text", required=True, help="l2, linf or both: l2,linf.")
+@click.option("--attack", "attack_name", type=registry_choice("attacks"), default="pgd", show_default=True,
+              help="A registered attack (`tfrobust list attacks` shows each one's options).")
+@click.option("--norm", "norm_text", required=True,
+              help="Registered norm(s), comma-separated: l2, linf, l1, l2,linf (`tfrobust list norms`).")
 @click.option("--eps", "eps_texts", required=True, multiple=True,
               help="Radii in data units, e.g. 0.5,1,1.5 or 8/255; per norm: --eps l2=0.5,1 --eps linf=0.05,0.1.")
-@click.option("--steps", type=int, default=40, show_default=True, help="PGD iterations.")
-@click.option("--step-size", default=None, help="Step size (default 2.5*eps/steps).")
+@option_flag
+@click.option("--steps", type=int, default=None, help="Shorthand for --option steps=N (PGD: 40 by default).")
+@click.option("--step-size", default=None,
+              help="Shorthand for --option step_size=X (PGD default: step_size_factor*eps/steps, factor 2.5).")
+@click.option("--objective", type=registry_choice("objectives"), default=None,
+              help="Shorthand for --option objective=NAME (`tfrobust list objectives`; PGD default xent).")
+@click.option("--l2-step", type=LazyChoice(_pgd_choices("l2_step")), default=None,
+              help="Shorthand for --option l2_step=RULE (PGD's l2 step; default normalized).")
 @click.option("--restarts", type=int, default=1, show_default=True,
               help="Independent random restarts (Noack: 3); mean, std and worst case are reported.")
-@click.option("--objective", type=click.Choice(["xent", "cw"]), default="xent", show_default=True)
-@click.option("--l2-step", type=click.Choice(["normalized", "sign"]), default="normalized", show_default=True)
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--limit", type=int, default=None, help="Attack the first N examples.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
@@ -136,36 +182,50 @@ def _norms(text: str) -> list[str]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="CSV file (default: MODEL_DIR/robust_accuracy.csv).")
-def attack(model_path: str, dataset: str | None, norm_text: str, eps_texts: tuple[str, ...], steps: int,
-           step_size: str | None, restarts: int, objective: str, l2_step: str, split: str,
-           limit: int | None, batch_size: int, bounds: str | None, data_dir: str | None, seed: int,
-           out_path: str | None) -> None:
-    """Robust accuracy of a trained model under PGD over a list of eps."""
-    from cli.runs import model_and_data, model_file
+def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: str, eps_texts: tuple[str, ...],
+           options: tuple[str, ...], steps: int | None, step_size: str | None, objective: str | None,
+           l2_step: str | None, restarts: int, split: str, limit: int | None, batch_size: int, bounds: str | None,
+           data_dir: str | None, seed: int, out_path: str | None) -> None:
+    """Robust accuracy of a trained model under an attack (PGD by default) over a list of eps.
 
+    The attack's options come from `--option KEY=VALUE` (repeatable) and the
+    shorthands --steps, --step-size, --objective and --l2-step; every option,
+    radius and step size is checked before the model is loaded.
+    """
     norms = _norms(norm_text)
     eps = _eps_per_norm(eps_texts, norms)
-    if steps < 0 or restarts < 1 or batch_size < 1:
-        raise click.BadParameter("--steps must be >= 0, --restarts and --batch-size >= 1")
+    if restarts < 1 or batch_size < 1:
+        raise click.BadParameter("--restarts and --batch-size must be >= 1")
     size = None if step_size is None else parse_number(step_size, name="--step-size", minimum=0.0, float32=True)
+    chosen = attack_options(options, {"steps": steps, "step_size": size, "objective": objective,
+                                      "l2_step": l2_step})
+
+    from cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tfrobust.attacks import Attack
+
+    for norm, radii in eps.items():  # every attack's options, radius and step size, before loading anything
+        for e in radii:
+            Attack.build(attack_name, norm=norm, eps=e, bounds=(-math.inf, math.inf), options=chosen,
+                         prefix="--option")
+
+    from cli.runs import model_and_data, model_file
+
     out = Path(out_path) if out_path else model_file(model_path).parent / "robust_accuracy.csv"
     check_out(out)
 
-    from tfrobust.attacks import PGD
     from tfrobust.evaluation import format_table, robust_accuracy_table
-
-    for norm, radii in eps.items():  # every attack's radius and step size, before loading anything
-        for e in radii:
-            PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective, l2_step=l2_step)
 
     model_file_path, model, ds = model_and_data(model_path, dataset=dataset, split=split, data_dir=data_dir,
                                                 classes=None, limit=limit, bounds=bounds, seed=seed)
     run_dir = model_file_path.parent
+    settings = ", ".join(f"{key}={value}" for key, value in chosen.items()) or "default options"
     click.echo(f"attacking {model_file_path} on {ds.name} {split} ({len(ds)} examples, bounds {ds.bounds}): "
-               f"PGD-{steps} {objective}, {restarts} restart(s)")
+               f"{attack_name} ({settings}), {restarts} restart(s)")
     table = robust_accuracy_table(
-        model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, steps=steps,
-        step_size=size, objective=objective, restarts=restarts, l2_step=l2_step, seed=seed,
+        model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, attack=attack_name,
+        options=chosen, restarts=restarts, seed=seed,
         progress=lambda message: click.echo(f"  {message}", err=True),
     )
     table.insert(0, "model", str(run_dir if model_file_path.name == "model.keras" else model_file_path))

@@ -13,6 +13,7 @@ import click
 from cli.attack import attack
 from cli.data import data
 from cli.export import export
+from cli.listing import list_entries
 from cli.manifold import manifold
 from cli.roar import roar
 from cli.saliency import saliency
@@ -50,6 +51,7 @@ tfrobust.add_command(saliency)
 tfrobust.add_command(theory)
 tfrobust.add_command(manifold)
 tfrobust.add_command(study)
+tfrobust.add_command(list_entries)
 
 
 def _one_line(message: str) -> str:

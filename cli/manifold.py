@@ -13,16 +13,15 @@ from typing import Any
 import click
 import numpy as np
 
+from cli import import_tensorflow_quietly
+from cli.attack import attack_options
+from cli.options import option_flag, registry_choice
 from cli.outdir import check_out_dir
-from cli.runs import model_file
-from tfrobust.config import DataConfig, parse_number
+from cli.runs import open_run
+from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
-from tfrobust.evaluation import write_csv
-from tfrobust.evaluation.manifold import KIM_KAPPA, KIM_STEP_SIZES, VAEGAN_BATCH_SIZE
-from tfrobust.training import atomic_json, load_model
 
 KIM_BOUNDS = "-1,1"  # Kim A.1: every dataset normalised into [-1, 1] (the decoder's tanh range)
-_OBJECTIVE_NAMES = {"xent": "cross-entropy", "cw": "CW"}
 
 
 @click.group()
@@ -50,7 +49,7 @@ def _positive(value: int | None, hint: str) -> None:
 @click.option("--epochs", type=int, default=None,
               help="Epochs (default: Kim A.3, 30 MNIST / 60 FMNIST / 150 CIFAR-10).")
 @click.option("--limit", type=int, default=None, help="Train on the first N training images.")
-@click.option("--batch-size", type=int, default=None, help=f"Batch size (default {VAEGAN_BATCH_SIZE}).")
+@click.option("--batch-size", type=int, default=None, help="Batch size (default 100, Kim A.3).")
 @click.option("--seed", type=int, default=None, help="Seed of weights, shuffling and latent draws (default 0).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the dataset's original files.")
@@ -69,6 +68,7 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
 
     Quick setting (2-core CPU, a few minutes): --limit 5000 --epochs 1.
     """
+    import_tensorflow_quietly()
     from tfrobust.evaluation.manifold import read_vaegan_config, train_vaegan, vaegan_settings
 
     for value, hint in ((epochs, "--epochs"), (limit, "--limit"), (batch_size, "--batch-size")):
@@ -108,40 +108,24 @@ def _check_vaegan_out(out: Path) -> None:
 
 
 # --------------------------------------------------------------- distance
-def _vaegan_file(path: str) -> Path:
-    return model_file(path, filename="vaegan.keras", what="VAE-GAN",
-                      directory="a `tfrobust manifold train` directory")
+def load_model(path: Path) -> Any:
+    """A saved model, Keras safe mode (:func:`tfrobust.training.artifacts.load_model`, imported on first use)."""
+    import_tensorflow_quietly()
+    from tfrobust.training.artifacts import load_model as load_saved_model
+
+    return load_saved_model(path)
 
 
-def _step_size(text: str | None, eps: float, steps: int) -> float | None:
-    """``--step-size``: default the authors' 2 cut to ``2 * eps``; 'auto': None (PGD's 2.5 * eps / steps)."""
-    if text is None:
-        return min(KIM_STEP_SIZES["l2"], 2 * eps) if eps > 0 else None
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = parse_number(text.strip(), name="--step-size", minimum=0, float32=True)
-    except ValueError as err:
-        raise click.UsageError(_one_line(err)) from None  # the message names --step-size
-    if value <= 0:
-        raise click.BadParameter(f"must be > 0, got {text}", param_hint="--step-size")
-    if steps >= 2 and eps > 0 and value > 2 * eps:
-        raise click.BadParameter(f"{text} is longer than the ball's diameter 2*eps = {2 * eps:g} (PGD would "
-                                 "jump to the boundary at every step); give at most that, or leave the default",
-                                 param_hint="--step-size")
-    return value
+def _options_text(options: dict[str, Any]) -> str:
+    """``steps=40, step_size=2, random_start=False``: options as one line."""
+    return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in options.items())
 
 
-def _kappa(text: str | None, objective: str) -> float:
-    """``--kappa``: the CW confidence cap, default the authors' 500; only with ``--objective cw``."""
-    if text is None:
-        return KIM_KAPPA
-    if objective != "cw":
-        raise click.BadParameter("applies to --objective cw only", param_hint="--kappa")
-    try:
-        return parse_number(text.strip(), name="--kappa", minimum=0, float32=True)
-    except ValueError as err:
-        raise click.UsageError(_one_line(err)) from None  # the message names --kappa
+def _describe(attack: Any) -> str:
+    """``pgd (steps=40, step_size=2, ...), l2 eps 12``: the attack as it will run."""
+    settings = {**attack.options, **attack.settings}  # the checker's step_size is the one taken
+    return f"{attack.name} ({_options_text(settings) or 'default options'}), {attack.norm} eps {attack.eps:g}"
 
 
 def _labels(paths: list[Path]) -> list[str]:
@@ -160,18 +144,19 @@ def _labels(paths: list[Path]) -> list[str]:
               help="Dataset (default: the VAE-GAN's).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for manifold.csv, summary.csv, histogram.png, grid.png.")
+@click.option("--attack", "attack_name", type=registry_choice("attacks"), default="pgd", show_default=True,
+              help="A registered attack (`tfrobust list attacks` shows each one's options). pgd runs as the "
+                   "authors' code unless --option says otherwise: 40 steps, step_size (default 2, the authors' "
+                   "code, cut to the ball's diameter 2*eps; step_size=none: 2.5*eps/steps), random_start=false, "
+                   "kappa (objective cw; default 500, the authors' code).")
+@click.option("--norm", type=registry_choice("norms"), default="l2", show_default=True,
+              help="Threat model (`tfrobust list norms`; Kim B.1: l2).")
 @click.option("--eps", "eps_text", default="12", show_default=True,
-              help="l2 radius in data units (Kim B.1: 12 on [-1, 1] data; 6 is the same on [0, 1]).")
-@click.option("--steps", type=int, default=40, show_default=True, help="PGD iterations (Kim B.1: 40).")
-@click.option("--objective", type=click.Choice(["xent", "cw"]), default="xent", show_default=True)
-@click.option("--step-size", "step_text", default=None,
-              help="PGD step along the normalised gradient (default 2, the authors' code, cut to the ball's "
-                   "diameter 2*eps); 'auto': 2.5*eps/steps.")
-@click.option("--random-start/--no-random-start", default=False, show_default=True,
-              help="Start PGD at a uniform point of the ball (the authors' code: no random start).")
-@click.option("--kappa", "kappa_text", default=None,
-              help=f"CW confidence cap, --objective cw only (default {KIM_KAPPA:g}, the authors' code; "
-                   "0: the plain CW margin).")
+              help="Radius in data units (Kim B.1: l2 12 on [-1, 1] data; 6 is the same on [0, 1]).")
+@option_flag
+@click.option("--steps", type=int, default=None, help="Shorthand for --option steps=N (pgd: 40, Kim B.1).")
+@click.option("--objective", type=registry_choice("objectives"), default=None,
+              help="Shorthand for --option objective=NAME (`tfrobust list objectives`; pgd: xent, Kim B.1).")
 @click.option("--projection", type=click.Choice(["mean", "sample"]), default="mean", show_default=True,
               help="pi(x): mean = dec(enc_mean(x)) (the paper); sample = dec(mean + sigma * e), the sampled "
                    "reconstruction the authors' code measures.")
@@ -185,26 +170,33 @@ def _labels(paths: list[Path]) -> list[str]:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--examples", type=int, default=8, show_default=True, help="Rows of grid.png.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Attack seed.")
-def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: str, eps_text: str, steps: int,
-             objective: str, step_text: str | None, random_start: bool, kappa_text: str | None, projection: str,
+def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: str, attack_name: str, norm: str,
+             eps_text: str, options: tuple[str, ...], steps: int | None, objective: str | None, projection: str,
              optimize_steps: int, limit: int | None, batch_size: int, bounds: str | None,
              data_dir: str | None, examples: int, seed: int) -> None:
-    """d_pi of test images and of successful l2 PGD adversarial examples per classifier (Kim Fig. 1-2).
+    """d_pi of test images and of successful adversarial examples per classifier (Kim Fig. 1-2).
 
-    Failed attacks (prediction unchanged) are dropped, as in the paper. The
-    attack defaults are the authors' code (2.3 FMNIST Gradient Analysis): no
-    random start, steps of 2 (cut to 2*eps), CW kappa 500.
+    Any registered attack (--attack, its options from --option KEY=VALUE and
+    the shorthands --steps and --objective); the default is l2 PGD as the
+    authors' code attacks (2.3 FMNIST Gradient Analysis): 40 steps of 2
+    (cut to 2*eps), no random start, CW kappa 500. Every option is checked
+    before any model is loaded. Failed attacks (prediction unchanged) are
+    dropped, as in the paper.
     Writes OUT/manifold.csv (model, kind=clean|adversarial, index, distance),
     OUT/summary.csv (means, medians, attack success rate), OUT/histogram.png
     (Fig. 1 layout) and OUT/grid.png (Fig. 2: clean, adversarial, projections).
     """
-    from cli.runs import load_checked_model, load_split, run_data
+    chosen = attack_options(options, {"steps": steps, "objective": objective})
+    import_tensorflow_quietly()
+    from tfrobust.evaluation import write_csv
     from tfrobust.evaluation.manifold import (
+        manifold_attack,
         manifold_study,
         plot_adversarial_grid,
         plot_manifold_histogram,
         sampled_projection,
     )
+    from tfrobust.training import atomic_json
 
     try:
         eps = parse_number(eps_text, name="--eps", minimum=0, float32=True)
@@ -212,42 +204,43 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
         raise click.UsageError(_one_line(err)) from None  # the message names --eps
     for value, hint, low in ((steps, "--steps", 0), (optimize_steps, "--optimize-steps", 0),
                              (batch_size, "--batch-size", 1), (examples, "--examples", 0), (seed, "--seed", 0)):
-        if value < low:
+        if value is not None and value < low:
             raise click.BadParameter(f"must be >= {low}, got {value}", param_hint=hint)
     _positive(limit, "--limit")
-    step_size = _step_size(step_text, eps, steps)
-    kappa = _kappa(kappa_text, objective)
     if projection == "sample" and optimize_steps:
         raise click.UsageError("--projection sample and --optimize-steps are two different projections; give one")
     check_out_dir(out_dir)
     texts = [t.strip() for t in model_text.split(",") if t.strip()]
     if not texts:
         raise click.BadParameter("give at least one classifier run directory", param_hint="--model")
-    model_paths = [model_file(t) for t in texts]
+    runs = [open_run(t) for t in texts]
+    model_paths = [run.model_file for run in runs]
     if len(set(model_paths)) != len(model_paths):
         raise click.BadParameter(f"a model is named twice in {model_text!r}", param_hint="--model")
 
     # Cheap checks (files, data, bounds) before any model is loaded.
-    vaegan_file = _vaegan_file(vaegan_path)
-    trained = run_data(vaegan_file.parent)
-    same = trained if dataset in (None, trained.get("name")) else {}
-    data = DataConfig(name=dataset or trained.get("name") or "fashion_mnist",
-                      data_dir=data_dir or same.get("data_dir"), limit=limit,
-                      bounds=bounds if bounds is not None else trained.get("bounds", KIM_BOUNDS))  # type: ignore[arg-type]
-    test = load_split(data, "test", seed=seed)
+    vaegan_run = open_run(vaegan_path, filename="vaegan.keras", what="VAE-GAN",
+                          directory="a `tfrobust manifold train` directory")
+    vaegan_file = vaegan_run.model_file
+    trained = vaegan_run.data_section
+    data = vaegan_run.data_for(dataset=dataset, data_dir=data_dir, limit=limit,
+                               bounds=bounds if bounds is not None else trained.get("bounds", KIM_BOUNDS))
+    test = vaegan_run.load_split("test", seed=seed, data=data)
     shape = tuple(test.input_shape)
-    for path in model_paths:
-        model_bounds = run_data(path.parent).get("bounds")
+    for run in runs:
+        model_bounds = run.data_section.get("bounds")
         if model_bounds is not None and tuple(float(b) for b in model_bounds) != tuple(test.bounds):
-            raise click.UsageError(f"{path} was trained on bounds {tuple(model_bounds)}, the data here has "
-                                   f"{tuple(test.bounds)}; give matching --bounds")
+            raise click.UsageError(f"{run.model_file} was trained on bounds {tuple(model_bounds)}, the data here "
+                                   f"has {tuple(test.bounds)}; give matching --bounds")
+    adversary = manifold_attack(attack_name, chosen, norm=norm, eps=eps, bounds=test.bounds, input_shape=shape,
+                                prefix="--option")
     vaegan = load_model(vaegan_file)
     if not hasattr(vaegan, "project"):
         raise click.UsageError(f"{vaegan_file} is not a VAE-GAN (a `tfrobust manifold train` model)")
     vaegan_shape = tuple(vaegan.encoder.inputs[0].shape[1:])
     if shape != vaegan_shape:
         raise click.UsageError(f"the VAE-GAN takes inputs {vaegan_shape}, {data.name} has {shape}")
-    classifiers = [load_checked_model(path, shape, data.name) for path in model_paths]
+    classifiers = [run.load_model(shape, data_name=data.name) for run in runs]
 
     if projection == "sample":
         projector: Any = sampled_projection(vaegan, seed=seed)
@@ -257,19 +250,15 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
     else:
         projector = functools.partial(vaegan.project, optimize_steps=optimize_steps, batch_size=batch_size)
         projection_text = f"{optimize_steps} latent steps"
-    step_note = f"step {step_size:g}" if step_size is not None else "step 2.5*eps/steps"
-    attack_note = f"{step_note}, {'random start' if random_start else 'no random start'}" + (
-        f", kappa {kappa:g}" if objective == "cw" else "")
     labels = _labels(model_paths)
     click.echo(f"manifold distance on {data.name} test ({len(test)} images, bounds {test.bounds}): "
-               f"{_OBJECTIVE_NAMES[objective]} l2 PGD-{steps}, eps {eps:g} ({attack_note}); projection "
-               f"{projection_text} -> {out_dir}")
+               f"{_describe(adversary)}; projection {projection_text} -> {out_dir}")
     results: dict[str, dict[str, Any]] = {}
     for label, classifier in zip(labels, classifiers):
         click.echo(f"  {label}")
         results[label] = manifold_study(
-            classifier, projector, test, eps=eps, steps=steps, objective=objective, step_size=step_size,
-            random_start=random_start, kappa=kappa, batch_size=batch_size, seed=seed, examples=examples,
+            classifier, projector, test, eps=eps, norm=norm, attack=attack_name, options=chosen,
+            batch_size=batch_size, seed=seed, examples=examples,
             progress=lambda message: click.echo(f"    {message}", err=True))
 
     out = Path(out_dir)
@@ -288,19 +277,18 @@ def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: st
             "clean_mean": float(r["clean"].mean()), "clean_median": float(np.median(r["clean"])),
             "adversarial_mean": float(adv.mean()) if adv.size else float("nan"),
             "adversarial_median": float(np.median(adv)) if adv.size else float("nan"),
-            "eps": eps, "steps": steps, "objective": objective, "optimize_steps": optimize_steps,
-            "step_size": step_size, "random_start": random_start, "kappa": kappa if objective == "cw" else None,
-            "projection": projection,
+            "attack": adversary.name, "norm": norm, "eps": eps,
+            "step_size": adversary.settings.get("step_size", adversary.options.get("step_size")),
+            "options": _options_text(adversary.options), "optimize_steps": optimize_steps, "projection": projection,
         })
     manifold_csv = write_csv(rows, out / "manifold.csv", ["model", "kind", "index", "distance"])
     summary_csv = write_csv(summary, out / "summary.csv", list(summary[0]))
-    hist = plot_manifold_histogram(results, out / "histogram.png", title=f"{data.name}, l2 eps {eps:g}")
+    hist = plot_manifold_histogram(results, out / "histogram.png", title=f"{data.name}, {norm} eps {eps:g}")
     grid = plot_adversarial_grid(results, out / "grid.png", bounds=test.bounds) if examples else None
     atomic_json({"vaegan": str(vaegan_file), "models": dict(zip(labels, map(str, model_paths))),
-                 "dataset": data.name, "bounds": list(test.bounds), "limit": limit, "eps": eps, "steps": steps,
-                 "objective": objective, "optimize_steps": optimize_steps, "step_size": step_size,
-                 "random_start": random_start, "kappa": kappa if objective == "cw" else None,
-                 "projection": projection, "seed": seed},
+                 "dataset": data.name, "bounds": list(test.bounds), "limit": limit, "attack": adversary.name,
+                 "norm": norm, "eps": eps, "options": adversary.options, "settings": adversary.settings,
+                 "optimize_steps": optimize_steps, "projection": projection, "seed": seed},
                 out / "manifold.json")
 
     click.echo(f"{'model':<24} {'acc':>6} {'success':>8} {'d_pi clean':>11} {'d_pi adv':>9}")

@@ -1,19 +1,28 @@
-"""Flags that every command taking a registry entry shares: ``--option key=value``."""
+"""What every command taking a registry entry shares: ``--option key=value`` and choices read from registries.
+
+Choices are read when a value is checked or a help page is shown, never at
+import: registry names come from the registries' source (no TensorFlow); the
+architectures' names (:data:`ARCH_CHOICE`) need Keras, so their help shows a
+metavar instead of the list.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["option_flag", "parse_options"]
+__all__ = ["ARCH_CHOICE", "LazyChoice", "entry_options", "model_names", "option_flag", "parse_options",
+           "parse_partial", "registry_choice"]
 
 #: ``--option KEY=VALUE``, repeatable: an option of the chosen entry (see ``tfrobust list``).
 option_flag = click.option(
     "--option", "options", multiple=True, metavar="KEY=VALUE",
-    help="An option of the chosen method/attack (repeatable); values may be numbers, 8/255, true/false, "
-         "none, a,b lists. `tfrobust list` shows every entry's options.")
+    help="An option of the chosen method, attack or attribution (repeatable); values may be numbers, 8/255, "
+         "true/false, none, a,b lists; dotted keys nest (attack.steps=10). `tfrobust list` shows every "
+         "entry's options.")
 
 
 def parse_options(values: Sequence[str]) -> dict[str, Any]:
@@ -21,3 +30,100 @@ def parse_options(values: Sequence[str]) -> dict[str, Any]:
     from tfrobust.registry import parse_option_args
 
     return parse_option_args(list(values))
+
+
+class LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose names come from ``names()``, called each time they are needed.
+
+    With ``metavar`` the help page shows it instead of the names, so that
+    ``--help`` does not call ``names`` (for names that need an import).
+    """
+
+    def __init__(self, names: Callable[[], Iterable[str]], *, metavar: str | None = None) -> None:
+        # click.Choice.__init__ would read the names now; set its fields here instead.
+        self._names = names
+        self._metavar = metavar
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self._names())
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        if self._metavar is not None:
+            return self._metavar
+        return super().get_metavar(param, ctx)
+
+
+def registry_choice(registry: str) -> LazyChoice:
+    """The names of ``tfrobust.registry.REGISTRIES[registry]`` (``"methods"``, ``"norms"``, ...) as a choice."""
+
+    def names() -> list[str]:
+        from tfrobust.registry import REGISTRIES
+
+        return REGISTRIES[registry].names()
+
+    return LazyChoice(names)
+
+
+def model_names() -> list[str]:
+    """The architectures of :data:`tfrobust.models.MODELS` (imports TensorFlow, quietly)."""
+    from cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tfrobust.models import MODELS
+
+    return list(MODELS)
+
+
+#: ``--arch``: a name of ``tfrobust.models.MODELS``, checked when given (the help shows ``ARCH``).
+ARCH_CHOICE = LazyChoice(model_names, metavar="ARCH")
+
+
+def parse_partial(entry: Any, values: Mapping[str, Any], *, prefix: str = "--option") -> dict[str, Any]:
+    """``values`` checked against ``entry``'s options like :meth:`~tfrobust.registry.Entry.parse`, except
+    that required options may be missing (they may come from elsewhere, e.g. a config file).
+
+    Raises:
+        ConfigError: an unknown option or a value of the wrong type (one line).
+    """
+    lenient = dataclasses.replace(entry, options=tuple(
+        dataclasses.replace(option, default=None) if option.required else option for option in entry.options))
+    return lenient.parse(values, prefix=prefix)
+
+
+def entry_options(registry: str, names: Sequence[str], options: Mapping[str, Any], *,
+                  flag: str = "--option") -> dict[str, dict[str, Any]]:
+    """``--option`` values split among the chosen entries ``names`` and checked against each one's options.
+
+    ``NAME.key=value`` (a nested mapping under a chosen name) goes to that
+    entry only; a bare ``key=value`` goes to every chosen entry that has the
+    option ``key``.
+
+    Returns:
+        name -> its options, converted by :meth:`tfrobust.registry.Entry.parse`.
+
+    Raises:
+        ConfigError: a group naming an entry that is not chosen, a bare key no
+            chosen entry has, or a value of the wrong type (one line).
+    """
+    from tfrobust.config import ConfigError
+    from tfrobust.registry import REGISTRIES
+
+    reg = REGISTRIES[registry]
+    entries = {name: reg[name] for name in names}
+    given: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in options.items():
+        if key in entries and isinstance(value, Mapping):
+            given[key].update(value)
+            continue
+        if isinstance(value, Mapping) and key in reg:
+            raise ConfigError(f"{flag} {key}.*: {key} is not one of the chosen {reg.name} ({', '.join(names)})")
+        takers = [name for name, entry in entries.items() if any(o.name == key for o in entry.options)]
+        if not takers:
+            known = "; ".join(f"{name}: {', '.join(o.name for o in entry.options) or 'no options'}"
+                              for name, entry in entries.items())
+            raise ConfigError(f"{flag} {key}: none of the chosen {reg.name} has this option ({known})")
+        for name in takers:
+            given[name][key] = value
+    return {name: entries[name].parse(values, prefix=flag) for name, values in given.items()}

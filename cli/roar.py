@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from cli.options import ARCH_CHOICE, entry_options, option_flag, parse_options
 from cli.outdir import check_out_dir
 from cli.runs import parse_methods
 from tfrobust.config import OptimizerConfig, parse_number
 from tfrobust.data import DATASETS
-from tfrobust.models import MODELS
 
 
 def _one_line(err: object) -> str:
@@ -42,21 +43,29 @@ def _number(text: str, hint: str) -> float:
         raise click.UsageError(_one_line(err)) from None  # the message names the option
 
 
+def _attribution_options(per_method: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """run_roar's ``method_options`` (method -> its options), left out when no method has any."""
+    given = {name: values for name, values in per_method.items() if values}
+    return {"method_options": given} if given else {}
+
+
 @click.command(short_help="Remove (ROAR) or keep (KAR) and retrain: attribution scores vs random.")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file: the evaluated model.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Dataset (default: the one the model was trained on).")
-@click.option("--method", "method_text", required=True,
-              help="Attribution methods, comma-separated; include random for the baseline of mu.")
+@click.option("--method", "method_text", required=True, metavar="NAME[,NAME...]",
+              help="Attribution methods, comma-separated (`tfrobust list attributions`); include random for "
+                   "the baseline of mu.")
+@option_flag
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Results directory: roar.csv, scores.csv, curves.png, maps/, members/.")
 @click.option("--fractions", "fraction_text", default="0.1,0.3,0.5,0.7,0.9", show_default=True,
               help="Fractions of pixels replaced (0 is always measured).")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Retrained classifiers per point (Kim: 3).")
 @click.option("--keep", is_flag=True, help="KAR: replace the LEAST important pixels (default ROAR: the most).")
-@click.option("--arch", type=click.Choice(list(MODELS)), default=None,
-              help="Architecture retrained (default: the evaluated model's).")
+@click.option("--arch", type=ARCH_CHOICE, default=None,
+              help="Architecture retrained, a name of tfrobust.models.MODELS (default: the evaluated model's).")
 @click.option("--epochs", type=int, default=5, show_default=True, help="Epochs per retrained classifier.")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", default=None, help="Adam learning rate of the retraining (default 1e-3).")
@@ -81,7 +90,8 @@ def _number(text: str, hint: str) -> float:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, fraction_text: str, repeats: int,
+def roar(model_path: str, dataset: str | None, method_text: str, options: tuple[str, ...], out_dir: str,
+         fraction_text: str, repeats: int,
          keep: bool, arch: str | None, epochs: int, batch_size: int, lr: str | None, limit: int | None,
          test_limit: int | None, fill: str, signed: bool, label: str, ties: str, end_point: str, sequential: bool,
          group_size: int, jit: bool | None, bounds: str | None, data_dir: str | None, seed: int,
@@ -92,12 +102,15 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
     repeat, accuracy), OUT/scores.csv (method, mode, area, mu) and
     OUT/curves.png. Re-running resumes: finished classifiers are never
     retrained; ROAR and --keep runs into the same OUT share one table.
+
+    Options of the methods: `--option KEY=VALUE` goes to every chosen method
+    that has KEY, `--option METHOD.KEY=VALUE` to METHOD only (e.g.
+    `--option smoothgrad.samples=10`).
     """
-    from cli.runs import data_config, load_checked_model, load_split, model_file, run_config
-    from tfrobust.evaluation import format_scores, run_roar
-    from tfrobust.reports import write_roar_figure
+    from cli.runs import open_run
 
     methods = parse_methods(method_text)
+    per_method = entry_options("attributions", methods, parse_options(options))
     fractions = _fractions(fraction_text)
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--repeats", repeats),
                         ("--group-size", group_size), ("--limit", limit), ("--test-limit", test_limit)):
@@ -110,19 +123,23 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
     if learning_rate is not None and learning_rate <= 0:
         raise click.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
     check_out_dir(out_dir)
-    path = model_file(model_path)
-    trained = run_config(path.parent)
-    arch_name = arch or (trained.get("model") or {}).get("arch")
+    run = open_run(model_path)
+    path = run.model_file
+    trained_model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
+    arch_name = arch or trained_model.get("arch")
     if not arch_name:
         raise click.UsageError("no config.yaml next to the model names its architecture: give --arch")
-    arch_options = (trained.get("model") or {}).get("options") or {} if arch is None else {}
-    data = data_config(path, dataset=dataset, data_dir=data_dir, classes=None, limit=limit, bounds=bounds)
-    train_ds = load_split(data, "train", seed=seed)
-    test_ds = load_split(data, "test", seed=seed, limit=test_limit)
+    arch_options = trained_model.get("options") or {} if arch is None else {}
+    data = run.data_for(dataset=dataset, data_dir=data_dir, limit=limit, bounds=bounds)
+    train_ds = run.load_split("train", seed=seed, data=data)
+    test_ds = run.load_split("test", seed=seed, limit=test_limit, data=data)
     lo, hi = train_ds.bounds
     if isinstance(fill_value, float) and not lo <= fill_value <= hi:
         raise click.BadParameter(f"must lie within the data bounds [{lo:g}, {hi:g}], got {fill}", param_hint="--fill")
-    model = load_checked_model(path, tuple(train_ds.input_shape), data.name)
+    model = run.load_model(tuple(train_ds.input_shape), data_name=data.name)
+    from tfrobust.evaluation import format_scores, run_roar
+    from tfrobust.reports import write_roar_figure
+
     optimizer = OptimizerConfig() if learning_rate is None else OptimizerConfig(learning_rate=learning_rate)
     mode = "kar" if keep else "roar"
     click.echo(f"{mode.upper()} of {', '.join(methods)} for {path} on {data.name} ({len(train_ds)} train / "
@@ -134,7 +151,8 @@ def roar(model_path: str, dataset: str | None, method_text: str, out_dir: str, f
                       epochs=epochs, batch_size=batch_size, optimizer=optimizer, fill=fill_value,
                       rank_mode="signed" if signed else "abs", label=label, ties=ties, end_point=end_point,
                       batched=not sequential, group_size=group_size,
-                      seed=seed, jit_compile="auto" if jit is None else jit, progress=not quiet)
+                      seed=seed, jit_compile="auto" if jit is None else jit, progress=not quiet,
+                      **_attribution_options(per_method))
     out = Path(out_dir)
     figure = write_roar_figure(out / "roar.csv", out / "curves.png")
     click.echo(format_scores(result.rows, result.scores))

@@ -86,7 +86,7 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def status(out_dir: str) -> None:
     """Cells per status, and the error of every failed or skipped cell (from study.sqlite)."""
-    from tfrobust.studies import Ledger
+    from tfrobust.studies.ledger import Ledger
 
     with Ledger(Path(out_dir), create=False) as ledger:
         meta = ledger.meta()
@@ -115,7 +115,7 @@ def report(out_dir: str) -> None:
     import pandas as pd
 
     from tfrobust.reports import write_report
-    from tfrobust.studies import RESULTS_NAME, write_results
+    from tfrobust.studies.runner import RESULTS_NAME, write_results
 
     rows = write_results(Path(out_dir))
     if not rows:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cli import import_tensorflow_quietly
+from cli.options import ARCH_CHOICE, option_flag, parse_options, parse_partial, registry_choice
 from cli.outdir import check_out_dir
 from tfrobust.config import (
+    ConfigError,
     DataConfig,
     ModelConfig,
     OptimizerConfig,
@@ -19,10 +23,6 @@ from tfrobust.config import (
     replace,
 )
 from tfrobust.data import DATASETS
-from tfrobust.models import MODELS
-from tfrobust.reports import write_training_report
-from tfrobust.training import METHODS
-from tfrobust.training import train as train_run
 
 
 def _with(config: Any, **changes: Any) -> Any:
@@ -35,12 +35,12 @@ def _with(config: Any, **changes: Any) -> Any:
               help="YAML training config (configs/*.yaml); flags below override it.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Dataset name (default: fashion_mnist).")
-@click.option("--arch", type=click.Choice(list(MODELS)), default=None,
-              help="Architecture (default: kim_mnist_cnn).")
+@click.option("--arch", type=ARCH_CHOICE, default=None,
+              help="Architecture, a name of tfrobust.models.MODELS (default: kim_mnist_cnn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Run directory for model.keras, saved_model/, history.csv, config.yaml.")
-@click.option("--method", type=click.Choice(list(METHODS)), default=None,
-              help="Training method (default: standard).")
+@click.option("--method", type=registry_choice("methods"), default=None,
+              help="Training method (default: standard); `tfrobust list methods` shows each one's options.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the dataset's original files.")
 @click.option("--classes", default=None, help="Keep only these labels, e.g. 5,7.")
@@ -52,27 +52,15 @@ def _with(config: Any, **changes: Any) -> Any:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer.")
 @click.option("--lr", default=None, help="Learning rate (fractions such as 1/1000 allowed).")
 @click.option("--jit/--no-jit", "jit", default=None, help="XLA compilation (default: Keras auto).")
-@click.option("--norm", type=click.Choice(["l2", "linf"]), default=None,
-              help="[adversarial] threat model of the training attack.")
-@click.option("--eps", default=None, help="[adversarial] radius in data units (e.g. 1.5 or 8/255).")
-@click.option("--steps", type=int, default=None, help="[adversarial] PGD iterations (papers: 40).")
-@click.option("--step-size", default=None, help="[adversarial] PGD step size (default 2.5*eps/steps).")
-@click.option("--objective", type=click.Choice(["xent", "cw"]), default=None,
-              help="[adversarial] attack objective: cross-entropy or CW margin.")
-@click.option("--l2-step", type=click.Choice(["normalized", "sign"]), default=None,
-              help="[adversarial] l2 step rule; 'sign' is Noack eq. 11.")
-@click.option("--random-start/--no-random-start", default=None, help="[adversarial] random start in the ball.")
-@click.option("--adv-fraction", type=float, default=None,
-              help="[adversarial] share of each batch replaced by adversarial examples (default 1).")
+@option_flag
+@click.option("--norm", type=registry_choice("norms"), default=None,
+              help="Threat model of the training attack (shorthand for --option attack.norm=NORM).")
+@click.option("--eps", default=None,
+              help="Radius of the training attack in data units, e.g. 1.5 or 8/255 (--option attack.eps=EPS).")
+@click.option("--steps", type=int, default=None,
+              help="Iterations of the training attack (--option attack.steps=N; papers: 40).")
 @click.option("--robust-eval", type=int, default=None,
-              help="[adversarial] log val_robust_accuracy on the first N test images every epoch.")
-@click.option("--targets", type=click.Path(exists=True), default=None,
-              help="[ir] target maps: a `tfrobust saliency --split train` directory (or its .npy).")
-@click.option("--lambda-d", default=None, help="[ir] weight of the cosine alignment term (Noack eq. 9; MNIST 3.0).")
-@click.option("--lambda-m", default=None, help="[ir] weight of the gradient-norm term (Noack eq. 9; MNIST 0.15).")
-@click.option("--lambda-j", default=None, help="[jr] weight of the Jacobian Frobenius norm (Noack eq. 13; MNIST 0.32).")
-@click.option("--n-proj", default=None,
-              help="[jr] random projections per example (Noack eq. 14; default 1) or 'exact'.")
+              help="Log val_robust_accuracy under the training attack on the first N test images every epoch.")
 @click.option("--jacobian-eval", type=int, default=None,
               help="log label/other-logit Jacobian norms (Noack Fig. 4) on the first N test images every epoch.")
 @click.option("--snapshot", type=int, default=None,
@@ -85,17 +73,18 @@ def _with(config: Any, **changes: Any) -> Any:
 def train(config_path: str | None, dataset: str | None, arch: str | None, out_dir: str,
           method: str | None, data_dir: str | None, classes: str | None, bounds: str | None,
           epochs: int | None, batch_size: int | None, limit: int | None, seed: int | None,
-          optimizer: str | None, lr: str | None, jit: bool | None, norm: str | None,
-          eps: str | None, steps: int | None, step_size: str | None, objective: str | None,
-          l2_step: str | None, random_start: bool | None, adv_fraction: float | None,
-          robust_eval: int | None, targets: str | None, lambda_d: str | None,
-          lambda_m: str | None, lambda_j: str | None, n_proj: str | None,
+          optimizer: str | None, lr: str | None, jit: bool | None, options: tuple[str, ...],
+          norm: str | None, eps: str | None, steps: int | None, robust_eval: int | None,
           jacobian_eval: int | None, snapshot: int | None, quiet: bool, overwrite: bool) -> None:
     """Train a classifier: standard, adversarial (PGD), ir (Interpretation
     Regularization with target maps) or jr (Jacobian Regularization).
 
     Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
     OUT/metrics.json and OUT/report.html with OUT/curves.png.
+
+    Method options come from --config's method_options and `--option KEY=VALUE`
+    (`tfrobust list methods`; nested keys with dots: `--option attack.step_size=0.1`,
+    ir's target maps `--option targets=DIR` from `tfrobust saliency --split train`).
 
     Re-running the same command after an interruption resumes the run after
     its last finished epoch. Other settings, or an OUT holding a finished
@@ -113,25 +102,18 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
         config.optimizer, name=optimizer,
         learning_rate=None if lr is None else parse_number(lr, name="--lr"),
     )
+    if method is not None and method != config.method:
+        config = replace(config, method_options={})  # options belong to the config's method
     config = _with(config, data=data_cfg, model=model_cfg, optimizer=opt_cfg, method=method,
                    epochs=epochs, batch_size=batch_size, seed=seed, jit_compile=jit)
     attack_flags = {k: v for k, v in dict(
-        norm=norm, eps=None if eps is None else parse_number(eps, name="--eps"), steps=steps,
-        step_size=None if step_size is None else parse_number(step_size, name="--step-size"),
-        objective=objective, l2_step=l2_step, random_start=random_start).items() if v is not None}
-    if (attack_flags or adv_fraction is not None or robust_eval is not None) and config.method != "adversarial":
-        raise click.UsageError("--norm/--eps/--steps/... apply to --method adversarial only")
-    if config.method == "adversarial":
-        options = dict(config.method_options)
-        options["attack"] = {**dict(options.get("attack") or {}), **attack_flags}
-        missing = [f"--{k}" for k in ("norm", "eps") if k not in options["attack"]]
-        if missing:
-            raise click.UsageError(f"--method adversarial needs the threat model: give {' and '.join(missing)}")
-        if adv_fraction is not None:
-            options["adversarial_fraction"] = adv_fraction
-        config = replace(config, method_options=options)
-    config = _regularization_options(config, targets=targets, lambda_d=lambda_d, lambda_m=lambda_m,
-                                     lambda_j=lambda_j, n_proj=n_proj)
+        norm=norm, eps=None if eps is None else parse_number(eps, name="--eps"), steps=steps).items()
+        if v is not None}
+    config = _method_options(config, parse_options(options), attack_flags, robust_eval=robust_eval is not None)
+    import_tensorflow_quietly()
+    from tfrobust.reports import write_training_report
+    from tfrobust.training import train as train_run
+
     callbacks = []
     if robust_eval is not None:
         callbacks.append(_robust_eval_callback(config, robust_eval))
@@ -159,35 +141,44 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     click.echo(f"report         {report}")
 
 
-def _regularization_options(config: TrainConfig, *, targets: str | None, lambda_d: str | None,
-                            lambda_m: str | None, lambda_j: str | None, n_proj: str | None) -> TrainConfig:
-    """Folds the --targets/--lambda-*/--n-proj flags into method_options (checked per method)."""
-    ir_flags = {k: v for k, v in dict(targets=targets, lambda_d=lambda_d, lambda_m=lambda_m).items()
-                if v is not None}
-    jr_flags = {k: v for k, v in dict(lambda_j=lambda_j, n_proj=n_proj).items() if v is not None}
-    if ir_flags and config.method != "ir":
-        raise click.UsageError("--targets/--lambda-d/--lambda-m apply to --method ir only")
-    if jr_flags and config.method != "jr":
-        raise click.UsageError("--lambda-j/--n-proj apply to --method jr only")
-    options = dict(config.method_options)
-    for key in ("lambda_d", "lambda_m", "lambda_j"):
-        flag = ir_flags.get(key, jr_flags.get(key))
-        if flag is not None:
-            options[key] = parse_number(flag, name=f"--{key.replace('_', '-')} ({key})", finite=True,
-                                        minimum=0, float32=True)
-    if targets is not None:
-        options["targets"] = targets
-    if n_proj is not None:
-        if n_proj == "exact":
-            options["n_proj"] = "exact"
-        else:
-            try:
-                options["n_proj"] = int(n_proj)
-            except ValueError:
-                raise click.BadParameter(f"must be a positive integer or 'exact', got {n_proj!r}",
-                                         param_hint="--n-proj") from None
-    if config.method == "ir" and not options.get("targets"):
-        raise click.UsageError("--method ir needs --targets DIR (from tfrobust saliency --split train)")
+def _merge(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``given``; mappings under the same key are merged (one level, e.g. ``attack``)."""
+    out = dict(base)
+    for key, value in given.items():
+        old = out.get(key)
+        out[key] = {**old, **value} if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def _method_options(config: TrainConfig, given: Mapping[str, Any], attack_flags: Mapping[str, Any], *,
+                    robust_eval: bool) -> TrainConfig:
+    """``--option`` values and the --norm/--eps/--steps shorthands folded into method_options, checked.
+
+    Raises:
+        ConfigError: an option the method does not have, or of the wrong type
+            (one line naming --option, or method_options for the merged result).
+        click.UsageError: a shorthand or --robust-eval for a method without a
+            training attack, or an attack without its threat model.
+    """
+    from tfrobust.registry import METHODS
+
+    entry = METHODS[config.method]
+    given = parse_partial(entry, given, prefix="--option")  # required options may come from --config
+    has_attack = any(option.name == "attack" for option in entry.options)
+    if (attack_flags or robust_eval) and not has_attack:
+        raise click.UsageError(f"--norm/--eps/--steps/--robust-eval set or measure the training attack; "
+                               f"method {config.method!r} has none (--method adversarial has)")
+    options = _merge(config.method_options, given)
+    if has_attack:
+        attack = options.get("attack") or {}
+        if not isinstance(attack, Mapping):
+            raise ConfigError(f"method_options.attack must be a mapping such as {{norm: l2, eps: 1.5}}, got {attack!r}")
+        options["attack"] = {**attack, **attack_flags}
+        missing = [k for k in ("norm", "eps") if k not in options["attack"]]
+        if missing:
+            raise click.UsageError(f"--method {config.method} needs the training attack's threat model: give "
+                                   + " and ".join(f"--{k}" for k in missing))
+    entry.parse(options, prefix="method_options")
     return replace(config, method_options=options)
 
 
@@ -210,17 +201,19 @@ def _snapshot_callback(config: TrainConfig, n: int, out: Path) -> Any:
     if n <= 0:
         raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--snapshot")
     _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
-    return SaliencySnapshot(test_ds.x, test_ds.y, out_dir=out / "snapshots", log_dir=out / "logs", max_images=n)
+    return SaliencySnapshot(test_ds.x, test_ds.y, out_dir=out / "snapshots", log_dir=out / "logs", max_images=n,
+                            bounds=test_ds.bounds)
 
 
 def _robust_eval_callback(config: TrainConfig, n: int) -> Any:
-    """val_robust_accuracy of the training attack on the first n test images."""
-    from tfrobust.attacks import PGD
+    """val_robust_accuracy of the training attack (any registered attack) on the first n test images."""
+    from tfrobust.attacks import Attack
     from tfrobust.training import RobustAccuracy, load_data
     from tfrobust.training.run import method_options
 
     if n <= 0:
         raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--robust-eval")
     _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
-    attack = PGD(**method_options(config, test_ds.bounds)["attack"])
+    attack = Attack.coerce(method_options(config, test_ds.bounds)["attack"], bounds=test_ds.bounds,
+                           prefix="method_options.attack")
     return RobustAccuracy(test_ds.pipeline(min(n, 256)), attack, seed=config.seed)

@@ -87,11 +87,11 @@ def test_toy2d_default_is_the_notebooks_data():
 
 
 def test_toy_attacks_cut_the_notebook_step_to_the_diameter():
-    from tfrobust.theory.toy import TOY_STEP_SIZE, _step, toy_split
+    from tfrobust.theory.toy import TOY_STEP_SIZE, toy_split, toy_step_size
 
     assert TOY_STEP_SIZE == 2.0                       # GM(step_size=2) for every toy attack
-    assert _step(2.0, 0.25) == 0.5 and _step(2.0, 0.5) == 1.0 and _step(2.0, 1.0) == 2.0
-    assert _step(None, 0.25) is None
+    assert toy_step_size(2.0, 0.25) == 0.5 and toy_step_size(2.0, 0.5) == 1.0 and toy_step_size(2.0, 1.0) == 2.0
+    assert toy_step_size(None, 0.25) is None
     split = toy_split("train", n=50, seed=0, geometry="tilted")
     assert isinstance(split, Dataset) and split.bounds == (-1.0, 1.0) and len(split) == 100
 
@@ -178,17 +178,19 @@ def manifold_deps(tmp_path_factory):
 
 def _recorded_manifold(monkeypatch, deps, params, out):
     from tfrobust.evaluation import manifold
-    from tfrobust.studies import KINDS
+    from tfrobust.studies.kinds import run_kind
 
     real, calls = manifold.manifold_study, []
 
     def recording(classifier, projector, data, **kwargs):
-        calls.append((projector, kwargs))
-        return real(classifier, projector, data, **kwargs)
+        result = real(classifier, projector, data, **kwargs)
+        calls.append((projector, kwargs, result))
+        return result
 
     monkeypatch.setattr(manifold, "manifold_study", recording)
     out.mkdir()
-    KINDS["manifold"]({"steps": 2, "limit": 4, "examples": 1, **params}, deps, out)
+    options = {"steps": 2, **params.pop("options", {})}
+    run_kind("manifold", {"limit": 4, "examples": 1, "options": options, **params}, deps, out)
     return calls[0]
 
 
@@ -196,13 +198,37 @@ def test_manifold_stage_attacks_as_the_authors(manifold_deps, monkeypatch, tmp_p
     # 2.3 FMNIST Gradient Analysis: GM(eps=12, step_size=2, n_steps=40, norm='2'), random_start False by default.
     from tfrobust.models import VAEGAN
 
-    projector, kwargs = _recorded_manifold(monkeypatch, manifold_deps, {}, tmp_path / "default")
-    assert kwargs["random_start"] is False and kwargs["step_size"] == 2.0 and kwargs["eps"] == 12.0
-    assert kwargs["kappa"] == 500.0 and isinstance(projector, VAEGAN)   # projection: mean, dec(enc_mean(x))
-    projector, kwargs = _recorded_manifold(
-        monkeypatch, manifold_deps, {"eps": 0.5, "random_start": True, "projection": "sample"}, tmp_path / "set")
-    assert kwargs["random_start"] is True and kwargs["step_size"] == 1.0   # 2 cut to the diameter 2 * 0.5
+    projector, kwargs, result = _recorded_manifold(monkeypatch, manifold_deps, {}, tmp_path / "default")
+    assert kwargs["attack"] == "pgd" and kwargs["eps"] == 12.0 and result["attack"] == "pgd"
+    ran = result["options"]   # the options PGD ran with: Kim's code's values under the cell's
+    assert ran["random_start"] is False and ran["step_size"] == 2.0 and result["settings"]["step_size"] == 2.0
+    assert ran["kappa"] == 500.0 and ran["steps"] == 2 and isinstance(projector, VAEGAN)   # projection: mean
+    projector, _, result = _recorded_manifold(
+        monkeypatch, manifold_deps, {"eps": 0.5, "options": {"random_start": True}, "projection": "sample"},
+        tmp_path / "set")
+    assert result["options"]["random_start"] is True and result["options"]["step_size"] == 1.0  # 2 cut to 2 * 0.5
     assert not isinstance(projector, VAEGAN)
+    _, kwargs, result = _recorded_manifold(monkeypatch, manifold_deps,
+                                           {"norm": "linf", "eps": "8/255", "options": {"objective": "cw"}},
+                                           tmp_path / "linf")
+    assert result["options"]["step_size"] == 0.02 and result["options"]["objective"] == "cw"
+    assert kwargs["norm"] == "linf" and kwargs["eps"] == pytest.approx(8 / 255)
+    _, _, result = _recorded_manifold(monkeypatch, manifold_deps, {"eps": 1.0, "options": {"step_size": None}},
+                                      tmp_path / "pgd-own")
+    assert result["settings"]["step_size"] == pytest.approx(2.5 * 1.0 / 2)   # PGD's own 2.5 * eps / steps
+
+
+def test_manifold_stage_defaults_are_the_authors():
+    # The defaults the stage lists (read from its signature, without importing it) are Kim's constants, and the
+    # PGD it runs without options is Kim's code's (manifold_attack_options).
+    from tfrobust.evaluation.manifold import KIM_EPS, KIM_KAPPA, KIM_STEPS, manifold_attack_options
+    from tfrobust.registry import KINDS
+
+    defaults = {o.name: o.default for o in KINDS["manifold"].options}
+    assert (defaults["eps"], defaults["norm"], defaults["attack"]) == (KIM_EPS, "l2", "pgd")
+    assert defaults["options"] is None and defaults["projection"] == "mean"
+    assert manifold_attack_options(norm="l2", eps=KIM_EPS) == {"steps": KIM_STEPS, "random_start": False,
+                                                               "kappa": KIM_KAPPA, "step_size": 2.0}
 
 
 def test_sampled_projection_is_the_codes_noisy_reconstruction(manifold_deps):
@@ -246,6 +272,7 @@ def test_kim_presets_train_as_the_authors(path):
     # attacks.py (random_start=False, CW -relu(c - w + 500)); 1.2 / 2.2 / 3.2 / 3.4 notebooks (step 2 l2, 0.02 linf);
     # trainers.py (batch_size=100).
     from tfrobust.studies import load_study_spec
+    from tfrobust.studies.kinds.examples import EXAMPLES_PGD_DEFAULTS
 
     assert path.read_text().startswith("# see docs/fidelity.md")
     for cell in load_study_spec(path).cells("paper"):
@@ -261,4 +288,10 @@ def test_kim_presets_train_as_the_authors(path):
             assert (cell.params["step_size"], cell.params["random_start"], cell.params["geometry"]) == \
                 (2.0, False, "kim_notebook")
         if cell.kind == "manifold":
-            assert (cell.params["step_size"], cell.params["random_start"]) == (2.0, False)
+            options = cell.params.get("options") or {}
+            assert cell.params.get("attack", "pgd") == "pgd" and cell.params["eps"] == 12
+            assert (options["step_size"], options["random_start"], options["steps"]) == (2.0, False, 40)
+        if cell.kind == "examples":  # Fig. 2: the analysis attack of 2.3 FMNIST Gradient Analysis, no random start
+            options = {**EXAMPLES_PGD_DEFAULTS, **(cell.params.get("options") or {})}
+            assert cell.params.get("attack", "pgd") == "pgd" and options["random_start"] is False
+            assert (options["step_size"], options["steps"], cell.params["eps"]) == (2.0, 40, 12)

@@ -180,7 +180,7 @@ def test_smoothgrad_clip_and_include_clean_equal_hand_average():
     model = _Square(w)
     x, y = _batch()
     samples, sigma, seed = 4, 0.5, 11
-    got = smoothgrad(model, x, y, sigma=sigma, samples=samples, seed=seed, bounds=(0.0, 1.0),
+    got = smoothgrad(model, x, y, sigma=sigma, samples=samples, seed=seed, bounds=(0.0, 1.0), clip=True,
                      include_clean=True, chunk=3).numpy()
     base = seed_tensor(seed)
     noisy = [np.clip(x + sigma * tf.random.stateless_normal(
@@ -218,9 +218,10 @@ def test_compute_maps_threshold_mode_upper(tmp_path):
         compute_maps(base, ds, method="logit_gradient", out_dir=tmp_path / "b", threshold_mode="lower")
 
 
-def test_saliency_stage_passes_clip_include_clean_and_threshold_mode(monkeypatch, tmp_path):
+def test_saliency_stage_passes_attribution_options_and_threshold_mode(monkeypatch, tmp_path):
     from tfrobust import training
-    from tfrobust.studies import kinds
+    from tfrobust.studies import run_kind
+    from tfrobust.training.rundir import Run
 
     seen = {}
     ds = Dataset(name="toy", split="train", x=_batch()[0], y=_batch()[1], bounds=(0.0, 1.0), num_classes=K,
@@ -228,19 +229,22 @@ def test_saliency_stage_passes_clip_include_clean_and_threshold_mode(monkeypatch
     run = tmp_path / "teacher"
     run.mkdir()
     (run / "model.keras").write_text("")
-    monkeypatch.setattr(kinds, "_load_split", lambda *a, **k: ds)
-    monkeypatch.setattr(training, "load_model", lambda path: None)
+    monkeypatch.setattr(Run, "load_split", lambda self, *a, **k: ds)
+    monkeypatch.setattr(Run, "load_model", lambda self, *a, **k: None)
     monkeypatch.setattr(training, "compute_maps", lambda model, data, **kw: seen.setdefault(kw["method"], kw))
     monkeypatch.setattr(training, "saliency_index", lambda out: {"maps": {m: {"mean_abs": 0.0} for m in seen}})
-    params = {"methods": "smoothgrad,logit_gradient", "threshold": 1.0, "samples": 50, "sigma": 0.15,
-              "clip": True, "include_clean": True, "threshold_mode": "upper"}
-    kinds.saliency_kind(params, {"teacher": run}, tmp_path)
-    assert seen["smoothgrad"]["options"]["bounds"] == [0.0, 1.0]
-    assert seen["smoothgrad"]["options"]["include_clean"] is True
+    noack = {"samples": 50, "sigma": 0.15, "base": "logit_gradient", "clip": True, "include_clean": True}
+    params = {"methods": "smoothgrad,logit_gradient", "threshold": 1.0, "threshold_mode": "upper",
+              "options": {"smoothgrad": noack}}
+    run_kind("saliency", params, {"teacher": run}, tmp_path)
+    assert seen["smoothgrad"]["options"] == noack  # the data's bounds come from compute_maps (clip: true)
     assert seen["logit_gradient"]["options"] is None
     assert seen["smoothgrad"]["threshold_mode"] == seen["logit_gradient"]["threshold_mode"] == "upper"
+    seen.clear()
     with pytest.raises(ConfigError, match="include_clean"):
-        kinds.saliency_kind({**params, "include_clean": "yes"}, {"teacher": run}, tmp_path)
+        run_kind("saliency", {**params, "options": {"smoothgrad": {**noack, "include_clean": "yes"}}},
+                 {"teacher": run}, tmp_path)
+    assert not seen
 
 
 # ---------------------------------------------------------------- item 6: weight decay, model selection
@@ -335,18 +339,17 @@ def test_best_checkpoint_in_fit_and_holdout_split():
 # ---------------------------------------------------------------- attack stage step sizes
 
 
-def test_attack_stage_step_size_factor_per_norm(monkeypatch, tmp_path):
-    import tfrobust.data as data_module
+def test_attack_stage_passes_per_norm_options(monkeypatch, tmp_path):
     import tfrobust.evaluation as evaluation
-    from tfrobust import training
-    from tfrobust.studies import kinds
+    from tfrobust.studies import run_kind
+    from tfrobust.training.rundir import Run
 
     calls = []
 
-    def fake_table(model, data, *, norms, eps, step_size_factor, **kw):
-        calls.append((tuple(norms), step_size_factor, kw["step_size"]))
-        rows = [{"norm": n, "eps": e, "robust_accuracy_mean": 0.5, "restarts": 1, "clean_accuracy": 0.9, "n": 4}
-                for n in norms for e in (eps[n] if isinstance(eps, dict) else eps)]
+    def fake_table(model, data, *, norms, eps, bounds, attack, options, norm_options, restarts, seed):
+        calls.append((tuple(norms), eps, attack, options, norm_options, restarts))
+        rows = [{"norm": n, "eps": e, "robust_accuracy_mean": 0.5, "robust_accuracy_worst": 0.25, "restarts": restarts,
+                 "clean_accuracy": 0.9, "n": 4} for n in norms for e in eps[n]]
         return pd.DataFrame(rows)
 
     class _Data:
@@ -359,18 +362,22 @@ def test_attack_stage_step_size_factor_per_norm(monkeypatch, tmp_path):
     run.mkdir()
     (run / "model.keras").write_text("")
     monkeypatch.setattr(evaluation, "robust_accuracy_table", fake_table)
-    monkeypatch.setattr(data_module, "load_dataset", lambda *a, **k: _Data())
-    monkeypatch.setattr(training, "load_model", lambda path: None)
-    params = {"norms": ["l2", "linf"], "eps": {"l2": ["80/255"], "linf": ["4/255"]}, "steps": 40,
-              "step_size_factor": {"l2": 5.1, "linf": 10}}
-    metrics = kinds.attack_kind(params, {"model": run}, tmp_path)
-    assert calls == [(("l2",), 5.1, None), (("linf",), 10.0, None)]
-    assert set(metrics) >= {"robust_l2_0.313725", "robust_linf_0.0156863"}
+    monkeypatch.setattr(Run, "load_split", lambda self, *a, **k: _Data())
+    monkeypatch.setattr(Run, "load_model", lambda self, *a, **k: None)
+    per_norm = {"l2": {"step_size_factor": 5.1}, "linf": {"step_size_factor": 10}}
+    params = {"norms": ["l2", "linf"], "eps": {"l2": ["80/255"], "linf": ["4/255"]}, "options": {"steps": 40},
+              "norm_options": per_norm, "restarts": 3}
+    metrics = run_kind("attack", params, {"model": run}, tmp_path)
+    assert calls == [(("l2", "linf"), {"l2": [pytest.approx(80 / 255)], "linf": [pytest.approx(4 / 255)]}, "pgd",
+                      {"steps": 40}, per_norm, 3)]
+    assert set(metrics) == {"clean_accuracy", "n", "robust_l2_0.313725", "robust_linf_0.0156863",
+                            "robust_worst_l2_0.313725", "robust_worst_linf_0.0156863"}
     calls.clear()
-    kinds.attack_kind({**params, "step_size_factor": 2.5}, {"model": run}, tmp_path)
-    assert calls == [(("l2", "linf"), 2.5, None)]
+    with pytest.raises(ConfigError, match="norm_options"):  # refused before the model or data are read
+        run_kind("attack", {**params, "norms": "l2"}, {"model": run}, tmp_path)
     with pytest.raises(ConfigError, match="step_size_factor"):
-        kinds.attack_kind({**params, "step_size_factor": {"l2": 5.1}}, {"model": run}, tmp_path)
+        run_kind("attack", {**params, "norm_options": {"l2": {"step_size_factor": "fast"}}}, {"model": run}, tmp_path)
+    assert not calls
 
 
 # ---------------------------------------------------------------- the presets
@@ -405,17 +412,19 @@ def test_noack_presets_take_steps_within_the_ball(path):
                 _check_train_attack(cell.params)
             elif cell.kind == "attack":
                 p = cell.params
-                steps = p.get("steps", 40)
-                factor = p.get("step_size_factor", 2.5)
+                assert p.get("attack", "pgd") == "pgd"
                 shape = shapes[next(iter(cell.needs.values()))]
                 norms = [p["norms"]] if isinstance(p["norms"], str) else p["norms"]
                 for norm in norms:
+                    options = {**p.get("options", {}), **p.get("norm_options", {}).get(norm, {})}
+                    steps = options.get("steps", 40)
+                    f = parse_number(options.get("step_size_factor", 2.5))
                     radii = p["eps"][norm] if isinstance(p["eps"], dict) else p["eps"]
-                    f = parse_number(factor[norm] if isinstance(factor, dict) else factor)
                     for e in radii if isinstance(radii, list) else [radii]:
                         eps = parse_number(e)
-                        size = parse_number(p["step_size"]) if p.get("step_size") is not None else f * eps / steps
-                        check_step_length(norm, eps, steps, size, l2_step=p.get("l2_step", "normalized"),
+                        given = options.get("step_size")
+                        size = parse_number(given) if given is not None else f * eps / steps
+                        check_step_length(norm, eps, steps, size, l2_step=options.get("l2_step", "normalized"),
                                           input_shape=shape)
                         assert size <= 2 * eps
 
@@ -427,7 +436,8 @@ def test_noack_paper_presets_use_the_authors_numbers():
     r80 = _check_train_attack(table2["teacher__teacher-R80"].params)
     assert (r80.l2_step, r80.step_size, r80.steps) == ("normalized", 0.1, 7)   # utils.py L2_weak_train
     attack = table2["attack__model-standard"].params
-    factors = attack["step_size_factor"]
+    factors = {norm: options["step_size_factor"] for norm, options in attack["norm_options"].items()}
+    assert attack["options"] == {"steps": 40, "l2_step": "normalized"} and attack["restarts"] == 3
     assert factors["l2"] * (80 / 255) / 40 == pytest.approx(0.04)              # CIFAR10_ATTACKERS
     assert factors["l2"] * (320 / 255) / 40 == pytest.approx(0.16)
     assert factors["linf"] * (8 / 255) / 40 == pytest.approx(2 / 255)
@@ -440,10 +450,12 @@ def test_noack_paper_presets_use_the_authors_numbers():
     table1 = {c.id: c for c in load_study_spec("configs/studies/noack2021_table1.yaml").cells("paper")}
     assert _check_train_attack(table1["teacher__teacher-R"].params).step_size == 0.5   # MNIST_ATTACKERS
     assert _check_train_attack(table1["model__model-AT_l2_2.5"].params).step_size == 1.2
-    l2_factor = parse_number(table1["attack__model-standard"].params["step_size_factor"]["l2"])
+    l2_factor = parse_number(table1["attack__model-standard"].params["norm_options"]["l2"]["step_size_factor"])
     assert l2_factor * 1.5 / 40 == pytest.approx(0.5)
     saliency = table1["saliency__teacher-R__explainer-SmG"].params
-    assert (saliency["clip"], saliency["include_clean"], saliency["threshold_mode"]) == (True, True, "upper")
+    assert saliency["threshold_mode"] == "upper" and saliency["methods"] == "smoothgrad"
+    assert saliency["options"]["smoothgrad"] == {  # sec. 4.1, and the authors' clipping and clean map
+        "samples": 50, "sigma": 0.15, "base": "logit_gradient", "clip": True, "include_clean": True}
     optimizer = train_config_from_dict(dict(table1["model__model-standard"].params)).optimizer
     assert (optimizer.weight_decay, optimizer.weight_decay_mode, optimizer.nesterov) == (1e-5, "coupled", True)
 

@@ -32,6 +32,7 @@ __all__ = [
     "FLOAT32_MAX",
     "MODEL_SELECTIONS",
     "FLOAT32_TINY",
+    "check_bool",
     "check_int",
     "check_number",
     "parse_number",
@@ -179,7 +180,7 @@ def check_int(value: Any, *, name: str = "value", minimum: int | None = None, al
     """
     if value is None and allow_none:
         return None
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    if (isinstance(value, bool) or not isinstance(value, (numbers.Integral, float)) or not math.isfinite(value)
             or int(value) != value):
         raise ConfigError(f"{name} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}")
     if minimum is not None and value < minimum:
@@ -187,12 +188,15 @@ def check_int(value: Any, *, name: str = "value", minimum: int | None = None, al
     return int(value)
 
 
-def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def check_bool(value: Any, *, name: str = "value") -> bool:
+    """``value`` if it is a bool (``True``/``False``, not 0/1 or a string).
+
+    Raises:
+        ConfigError: ``{name} must be true or false, got ...``.
+    """
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -237,8 +241,8 @@ class DataConfig:
         _set(self, "classes", parse_int_list(self.classes, name="data.classes"))
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"data.classes has duplicates: {self.classes}")
-        _set(self, "limit", _positive_int(self.limit, "data.limit", allow_none=True))
-        _set(self, "test_limit", _positive_int(self.test_limit, "data.test_limit", allow_none=True))
+        _set(self, "limit", check_int(self.limit, name="data.limit", minimum=1, allow_none=True))
+        _set(self, "test_limit", check_int(self.test_limit, name="data.test_limit", minimum=1, allow_none=True))
         if self.bounds is not None:
             if isinstance(self.bounds, str):
                 parts: Sequence[Any] = self.bounds.split(",")
@@ -334,8 +338,7 @@ class OptimizerConfig:
         if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
             raise ConfigError(f"optimizer.weight_decay_mode must be one of {WEIGHT_DECAY_MODES}, "
                               f"got {self.weight_decay_mode!r}")
-        if not isinstance(self.nesterov, bool):
-            raise ConfigError(f"optimizer.nesterov must be true or false, got {self.nesterov!r}")
+        check_bool(self.nesterov, name="optimizer.nesterov")
 
 
 #: Which weights a training run keeps (``TrainConfig.model_selection``).
@@ -350,9 +353,11 @@ class TrainConfig:
         data: the dataset (:class:`DataConfig`).
         model: the architecture (:class:`ModelConfig`).
         optimizer: the optimizer (:class:`OptimizerConfig`).
-        method: training method registry name (``standard``; later issues add
-            ``adversarial``, ``ir``, ``jr``); checked by the training layer.
-        method_options: keyword options of the method's model wrapper.
+        method: a name in the training-method registry
+            (:data:`tfrobust.registry.METHODS`; ``tfrobust list methods``);
+            the name and its options are checked by the training layer.
+        method_options: the method's options (keyword-only parameters of its
+            model wrapper, plus data options such as ``ir``'s ``targets``).
         epochs: passes over the training split.
         batch_size: examples per step.
         seed: seeds weights, shuffling and augmentation.
@@ -395,15 +400,13 @@ class TrainConfig:
         if not isinstance(self.method_options, Mapping):
             raise ConfigError("method_options must be a mapping")
         _set(self, "method_options", dict(self.method_options))
-        _set(self, "epochs", _positive_int(self.epochs, "epochs"))
-        _set(self, "batch_size", _positive_int(self.batch_size, "batch_size"))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _set(self, "epochs", check_int(self.epochs, name="epochs", minimum=1))
+        _set(self, "batch_size", check_int(self.batch_size, name="batch_size", minimum=1))
+        _set(self, "seed", check_int(self.seed, name="seed", minimum=0))
         if self.jit_compile not in JIT_CHOICES:
             raise ConfigError(f"jit_compile must be auto, true or false, got {self.jit_compile!r}")
         for name in ("deterministic", "validate"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name=name)
         if self.model_selection not in MODEL_SELECTIONS:
             raise ConfigError(f"model_selection must be one of {', '.join(MODEL_SELECTIONS)}, "
                               f"got {self.model_selection!r}")

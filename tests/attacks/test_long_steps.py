@@ -57,10 +57,19 @@ def test_linf_cut_runs_the_diameter_step(linear):
 
 def test_robust_accuracy_table_passes_long_steps_on(linear):
     model, x, y = linear
-    options = dict(norms=["linf"], eps=[0.004], bounds=(0, 1), steps=4, step_size=0.02, random_start=False)
+    common = dict(norms=["linf"], eps=[0.004], bounds=(0, 1))
+    options = dict(steps=4, step_size=0.02, random_start=False)
     with pytest.raises(ValueError, match="long_steps: cut"):
-        robust_accuracy_table(model, (x, y), **options)
-    cut = robust_accuracy_table(model, (x, y), long_steps="cut", **options)
-    diameter = robust_accuracy_table(model, (x, y), **{**options, "step_size": 0.008})
+        robust_accuracy_table(model, (x, y), options=options, **common)
+    cut = robust_accuracy_table(model, (x, y), options={**options, "long_steps": "cut"}, **common)
+    diameter = robust_accuracy_table(model, (x, y), options={**options, "step_size": 0.008}, **common)
     assert cut["robust_accuracy_worst"].tolist() == diameter["robust_accuracy_worst"].tolist()
     assert cut["step_size"].tolist() == pytest.approx([0.008])  # the step PGD took is recorded
+
+
+def test_table_records_the_cut_l2_sign_step(linear):
+    # 16 input values: an l2 sign step of 0.5 has length 2, cut to the diameter 0.2, i.e. a step of 0.05
+    model, x, y = linear
+    table = robust_accuracy_table(model, (x, y), norms=["l2"], eps=[0.1], bounds=(0, 1),
+                                  options={"steps": 3, "step_size": 0.5, "l2_step": "sign", "long_steps": "cut"})
+    assert table["step_size"].tolist() == pytest.approx([0.05])

@@ -21,8 +21,7 @@ import tensorflow as tf
 import tfrobust.attacks as attacks
 from tfrobust.attacks import (
     PGD,
-    Norm,
-    call_model,
+    Attack,
     check_step_length,
     cut_step_size,
     cw_margin,
@@ -30,6 +29,7 @@ from tfrobust.attacks import (
     fgsm,
     get_norm,
     get_objective,
+    get_update_rule,
     pgd,
     step_length,
     xent,
@@ -45,7 +45,7 @@ Y = np.array([0, 1, 2, 0, 1], np.int32)
 LOGITS = RNG.normal(size=(5, K)).astype(np.float32)
 
 #: Public names that are data, not functions (checked to be so).
-CONSTANTS = {"L2_STEPS", "LONG_STEPS", "NORMS", "OBJECTIVES"}
+CONSTANTS = {"ATTACKS", "L2_STEPS", "LONG_STEPS", "NORMS", "OBJECTIVES", "UPDATE_RULES"}
 
 #: The bad inputs every function taking a batch (and labels) must refuse.
 INPUT_KINDS = ("x_nan", "x_inf", "y_minus_1", "y_k", "x_out_of_bounds")
@@ -98,6 +98,12 @@ def _input_cases(run: Callable[[keras.Model, np.ndarray, np.ndarray], object],
     return [(kind, case(kind), INPUT_MESSAGES[kind]) for kind in kinds]
 
 
+def _attack(**kw) -> Attack:
+    """A configured PGD attack (``Attack.build``) with one field changed."""
+    values = {"norm": "linf", "eps": 0.1, "bounds": BOUNDS, "options": {"steps": 2}, **kw}
+    return Attack.build("pgd", **values)
+
+
 def _pgd(m, x, y, **kw):
     return pgd(m, x, y, **{"norm": "linf", "eps": 0.1, "steps": 2, "bounds": BOUNDS, **kw})
 
@@ -123,9 +129,36 @@ CASES: dict[str, list[tuple[str, Call, str]]] = {
         ("kappa_inf", lambda m: _pgd(m, X, Y, objective="cw", kappa=math.inf), r"^kappa must be"),
         ("bounds_nan", lambda m: _pgd(m, X, Y, bounds=(math.nan, 1.0)), r"^bounds must satisfy lo < hi"),
     ],
-    "fgsm": _input_cases(lambda m, x, y: fgsm(m, x, y, eps=0.1, bounds=BOUNDS)) + [
-        ("eps_1e39", lambda m: fgsm(m, X, Y, eps=1e39, bounds=BOUNDS), r"^eps must be .*" + FLOAT32),
-        ("eps_nan", lambda m: fgsm(m, X, Y, eps=math.nan, bounds=BOUNDS), r"^eps must be a finite number"),
+    "fgsm": _input_cases(lambda m, x, y: fgsm(m, x, y, norm="linf", eps=0.1, bounds=BOUNDS)) + [
+        ("eps_1e39", lambda m: fgsm(m, X, Y, norm="l2", eps=1e39, bounds=BOUNDS), r"^eps must be .*" + FLOAT32),
+        ("eps_nan", lambda m: fgsm(m, X, Y, norm="linf", eps=math.nan, bounds=BOUNDS), r"^eps must be a finite number"),
+        ("norm_l7", lambda m: fgsm(m, X, Y, norm="l7", eps=0.1, bounds=BOUNDS), r"^unknown norm 'l7'; choose from"),
+    ],
+    "Attack": _input_cases(lambda m, x, y: _attack()(m, x, y)) + [
+        ("eps_nan", lambda m: _attack(eps=math.nan), r"^eps must be a finite number >= 0"),
+        ("eps_text", lambda m: _attack(eps="1/0"), r"^eps"),
+        ("eps_1e39", lambda m: _attack(eps=1e39), r"^eps must be .*" + FLOAT32),
+        ("bounds_reversed", lambda m: _attack(bounds=(1.0, 0.0)), r"^bounds must satisfy lo < hi"),
+        ("unknown_attack", lambda m: Attack.build("deepfool", norm="l2", eps=0.1, bounds=BOUNDS),
+         r"^unknown attack 'deepfool'; choose from: .*pgd"),
+        ("unknown_norm", lambda m: _attack(norm="l7"), r"^unknown norm 'l7'; choose from: .*linf"),
+        ("unknown_option", lambda m: _attack(options={"stepz": 3}),
+         r"^options: attack 'pgd' has no option 'stepz'; its options: steps, "),
+        ("ill_typed_option", lambda m: _attack(options={"steps": "many"}),
+         r"^options: option steps of attack 'pgd' must be int, got 'many'"),
+        ("step_1e300", lambda m: _attack(options={"step_size": 1e300}), r"option step_size of attack 'pgd' must be"),
+        ("l2_extent", lambda m: _attack(norm="l2", eps=1e30), r"too large for the l2 attack"),
+        ("config_without_eps", lambda m: Attack.from_config({"norm": "l2", "bounds": [0, 1]}),
+         r"^attack: give eps \(the threat model\)"),
+        ("config_without_bounds", lambda m: Attack.from_config({"norm": "l2", "eps": 0.1}), r"^attack\.bounds: "),
+        ("config_bad_momentum", lambda m: Attack.from_config({"norm": "l2", "eps": 0.1, "bounds": [0, 1],
+                                                              "update": "momentum", "momentum": -1}),
+         r"^attack: momentum must be a finite number >= 0"),
+    ],
+    "get_update_rule": [
+        ("unknown", lambda m: get_update_rule("nesterov"), r"^update must be one of steepest, momentum"),
+        ("momentum_nan", lambda m: get_update_rule("momentum", momentum=math.nan), r"^momentum must be a finite"),
+        ("unhashable", lambda m: get_update_rule(["momentum"]), r"^update must be one of"),
     ],
     "PGD": _input_cases(lambda m, x, y: PGD(eps=0.1, steps=2)(m, x, y, bounds=BOUNDS))
     + _input_cases(lambda m, x, y: PGD(eps=0.1, steps=2, bounds=BOUNDS)(m, x, y), ("x_inf", "y_minus_1")) + [
@@ -137,10 +170,6 @@ CASES: dict[str, list[tuple[str, Call, str]]] = {
         ("default_step_overflows", lambda m: PGD(eps=3e38, steps=1), r"^step_size must be .*" + FLOAT32),
         ("l2_extent", lambda m: PGD(norm="l2", eps=1e19, step_size=1e19), r"too large for the l2 attack"),
         ("kappa_nan", lambda m: PGD(kappa=math.nan), r"^kappa"),
-    ],
-    "call_model": [
-        ("x_nan", lambda m: call_model(m, bad_inputs("x_nan")[0]), INPUT_MESSAGES["x_nan"]),
-        ("x_inf", lambda m: call_model(m, bad_inputs("x_inf")[0]), INPUT_MESSAGES["x_inf"]),
     ],
     "xent": [
         ("logits_nan", lambda m: xent(_logits_with(math.nan), Y), r"^logits has 1 non-finite values"),
@@ -186,22 +215,27 @@ CASES: dict[str, list[tuple[str, Call, str]]] = {
         ("dim_zero", lambda m: step_length("l2", 0.1, l2_step="sign", dim=0), r"^dim must be a positive integer"),
     ],
     "get_norm": [
-        ("nan", lambda m: get_norm(math.nan), r"^norm must be one of linf, l2"),
-        ("unhashable", lambda m: get_norm(["l2"]), r"^norm must be one of linf, l2"),
+        ("nan", lambda m: get_norm(math.nan), r"^unknown norm nan; choose from: linf, l2, l1"),
+        ("unhashable", lambda m: get_norm(["l2"]), r"^unknown norm \['l2'\]; choose from: linf, l2"),
     ],
     "get_objective": [
-        ("nan", lambda m: get_objective(math.nan), r"^objective must be one of xent, cw"),
-        ("unhashable", lambda m: get_objective({}), r"^objective must be one of xent, cw"),
+        ("nan", lambda m: get_objective(math.nan), r"^unknown objective nan; choose from: xent, cw"),
+        ("unhashable", lambda m: get_objective({}), r"^unknown objective \{\}; choose from: xent, cw"),
     ],
     "Norm": [
-        ("norm_nan", lambda m: Norm("l2").norm(bad_inputs("x_nan")[0]), r"^v has 1 non-finite values"),
-        ("project_inf", lambda m: Norm("linf").project(bad_inputs("x_inf")[0], 0.1), r"^delta has 1 non-finite"),
-        ("project_eps_nan", lambda m: Norm("l2").project(X, math.nan), r"^eps must be a finite number"),
-        ("project_eps_1e39", lambda m: Norm("l2").project(X, tf.constant(1e39, tf.float64)),
+        ("norm_nan", lambda m: get_norm("l2").norm(bad_inputs("x_nan")[0]), r"^v has 1 non-finite values"),
+        ("project_inf", lambda m: get_norm("linf").project(bad_inputs("x_inf")[0], 0.1), r"^delta has 1 non-finite"),
+        ("project_eps_nan", lambda m: get_norm("l2").project(X, math.nan), r"^eps must be a finite number"),
+        ("project_eps_1e39", lambda m: get_norm("l2").project(X, tf.constant(1e39, tf.float64)),
          r"^eps must be .*" + FLOAT32),
-        ("normalize_nan", lambda m: Norm("l2").normalize_step(bad_inputs("x_nan")[0]), r"^grad has 1 non-finite"),
-        ("normalize_rule", lambda m: Norm("l2").normalize_step(X, "diag"), r"^rule must be one of"),
-        ("random_start_inf", lambda m: Norm("linf").random_start(tf.shape(X), math.inf, tf.constant([0, 0])),
+        ("l1_project_nan", lambda m: get_norm("l1").project(bad_inputs("x_nan")[0], 0.1), r"^delta has 1 non-finite"),
+        ("normalize_nan", lambda m: get_norm("l2").normalize_step(bad_inputs("x_nan")[0]), r"^grad has 1 non-finite"),
+        ("l1_normalize_inf", lambda m: get_norm("l1").normalize_step(bad_inputs("x_inf")[0]),
+         r"^grad has 1 non-finite"),
+        ("normalize_rule", lambda m: get_norm("l2").normalize_step(X, "diag"), r"^rule must be one of"),
+        ("random_start_inf", lambda m: get_norm("linf").random_start(tf.shape(X), math.inf, tf.constant([0, 0])),
+         r"^eps must be a finite number"),
+        ("l1_random_start_nan", lambda m: get_norm("l1").random_start(tf.shape(X), math.nan, tf.constant([0, 0])),
          r"^eps must be a finite number"),
     ],
 }
@@ -214,7 +248,7 @@ def test_every_public_name_has_cases():
     missing = sorted(public - CONSTANTS - set(CASES))
     assert not missing, f"public attack functions without non-finite/out-of-range cases: {missing}"
     assert set(CASES) <= public
-    for name in ("pgd", "fgsm", "PGD"):  # the batch-taking functions get every input defect
+    for name in ("pgd", "fgsm", "PGD", "Attack"):  # the batch-taking functions get every input defect
         kinds = {case_id for case_id, _, _ in CASES[name]}
         assert set(INPUT_KINDS) <= kinds, (name, set(INPUT_KINDS) - kinds)
 
@@ -269,10 +303,12 @@ def test_nan_gradients_give_an_error_not_nan_images():
 def test_traced_attack_has_no_eager_checks(model):
     """Inside a traced train_step the checks are skipped: no IsFinite/Assert ops in the graph."""
     spec = (tf.TensorSpec([None, 4, 4, 1], tf.float32), tf.TensorSpec([None], tf.int32))
-    attack = PGD(norm="l2", eps=0.5, steps=2, bounds=BOUNDS)
-    graph = tf.function(lambda x, y: attack(model, x, y, seed=tf.constant([1, 2]))).get_concrete_function(*spec).graph
-    ops = {op.type for op in graph.get_operations()}
-    assert not ops & {"IsFinite", "Assert"}, ops & {"IsFinite", "Assert"}
+    for attack in (PGD(norm="l2", eps=0.5, steps=2, bounds=BOUNDS),
+                   Attack.build("pgd", norm="l1", eps=0.5, bounds=BOUNDS, options={"steps": 2, "update": "momentum"})):
+        graph = tf.function(lambda x, y, a=attack: a(model, x, y, seed=tf.constant([1, 2]))).get_concrete_function(
+            *spec).graph
+        ops = {op.type for op in graph.get_operations()}
+        assert not ops & {"IsFinite", "Assert"}, ops & {"IsFinite", "Assert"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -295,7 +331,7 @@ def test_nan_logit_model_fails_the_table():
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(K, bias_initializer=keras.initializers.Constant(math.nan))])
     with pytest.raises(ValueError) as info:
-        robust_accuracy_table(model, (X, Y), norms=["linf"], eps=[0.1], bounds=BOUNDS, steps=2)
+        robust_accuracy_table(model, (X, Y), norms=["linf"], eps=[0.1], bounds=BOUNDS, options={"steps": 2})
     message = str(info.value)
     assert message == ("model produced non-finite logits on 5 of 5 clean images; accuracy would score them as "
                        "class 0 (a diverged or corrupt model?)")
@@ -313,15 +349,18 @@ def test_nonfinite_logits_on_adversarial_images_fail_the_table():
     x = np.clip(X, 0.0, 0.85)  # clean: finite everywhere
     with pytest.raises(ValueError, match=r"^model produced non-finite logits on [1-5] of 5 adversarial images "
                                          r"\(linf eps=0\.2, restart 1\)"):
-        robust_accuracy_table(model, (x, Y), norms=["linf"], eps=[0.2], bounds=BOUNDS, steps=3,
-                              random_start=False)
+        robust_accuracy_table(model, (x, Y), norms=["linf"], eps=[0.2], bounds=BOUNDS,
+                              options={"steps": 3, "random_start": False})
 
 
 @pytest.mark.parametrize("options, message", [
     ({"eps": [1e39]}, r"^eps \(l2\)=1e\+39 overflows float32"),
-    ({"eps": [0.1], "step_size": 1e300}, r"^step_size must be .*float32"),
+    ({"eps": [0.1], "options": {"steps": 2, "step_size": 1e300}}, r"option step_size of attack 'pgd' must be"),
+    ({"eps": [0.1], "options": {"steps": 2, "step_size": 3e38}}, r"^step_size: one l2 normalized step"),
     ({"eps": [1e30]}, r"too large for the l2 attack"),
     ({"eps": [math.nan]}, r"^eps \(l2\): expected a number"),
+    ({"eps": [0.1], "attack": "fgsm", "options": {"steps": 2}}, r"attack 'fgsm' has no option 'steps'"),
+    ({"eps": [0.1], "norm_options": {"linf": {"steps": 2}}}, r"^norm_options: 'linf' is not one of the attacked"),
 ])
 def test_table_refuses_overflowing_radii_before_attacking(model, monkeypatch, options, message):
     import tfrobust.evaluation.robust_accuracy as module
@@ -331,4 +370,4 @@ def test_table_refuses_overflowing_radii_before_attacking(model, monkeypatch, op
 
     monkeypatch.setattr(module, "attacked_correct", never)
     with pytest.raises(ValueError, match=message):
-        robust_accuracy_table(model, (X, Y), norms=["l2"], bounds=BOUNDS, steps=2, **options)
+        robust_accuracy_table(model, (X, Y), norms=["l2"], bounds=BOUNDS, **options)

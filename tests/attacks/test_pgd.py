@@ -93,25 +93,24 @@ def test_same_seed_same_result_and_graph_equals_eager(trained):
     np.testing.assert_allclose(graph, eager, atol=1e-6)
 
 
-def linear_binary(d=20, seed=0):
+def linear_binary(linear_model, d=20, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(d, 2)).astype("float32")
     b = rng.normal(size=2).astype("float32")
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(
-        2, kernel_initializer=keras.initializers.Constant(w), bias_initializer=keras.initializers.Constant(b))])
+    model = linear_model(w, b)
     x = rng.normal(size=(16, d)).astype("float32")
     y = np.argmax(x @ w + b, axis=1).astype("int32")  # every point correctly classified
     return model, w, b, x, y
 
 
-@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
 @pytest.mark.parametrize("objective", ["xent", "cw"])
-def test_linear_model_closed_form_minimal_perturbation(norm, objective):
-    """For z = xW + b the smallest flip has ||delta||_2 = m/||w||_2, ||delta||_inf = m/||w||_1."""
-    model, w, b, x, y = linear_binary()
+def test_linear_model_closed_form_minimal_perturbation(linear_model, norm, objective):
+    """For z = xW + b the smallest flip has ||delta||_p = m / ||w||_q, q the dual of p (l2: 2, linf: 1, l1: inf)."""
+    model, w, b, x, y = linear_binary(linear_model)
     direction = w[:, 1] - w[:, 0]
     margin = np.abs(x @ direction + (b[1] - b[0]))
-    dual = np.linalg.norm(direction, ord=2 if norm == "l2" else 1)
+    dual = np.linalg.norm(direction, ord={"l2": 2, "linf": 1, "l1": np.inf}[norm])
     minimal = margin / dual
     wide = (-1e3, 1e3)
     for factor, should_flip in ((1.01, True), (0.99, False)):
@@ -178,6 +177,8 @@ def test_attack_does_not_touch_batchnorm_statistics_or_dropout():
         (dict(norm="l3"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=float("nan")), "eps"),
         (dict(steps=-1), "steps"), (dict(restarts=0), "restarts"), (dict(objective="hinge"), "objective"),
         (dict(l2_step="diag"), "l2_step"), (dict(bounds=(1, 0)), "bounds"), (dict(step_size=-1.0), "step_size"),
+        (dict(update="nesterov"), "update"), (dict(update="momentum", momentum=-0.5), "momentum"),
+        (dict(step_size_factor=float("inf")), "step_size_factor"), (dict(long_steps="clip"), "long_steps"),
     ],
 )
 def test_bad_arguments_are_value_errors(trained, kwargs, message):
@@ -195,16 +196,53 @@ def test_inputs_outside_bounds_and_bad_shapes_are_errors(trained):
         pgd(model, x, y[:5], norm="linf", eps=0.1, steps=1, bounds=BOUNDS)
 
 
-def test_pgd_spec_validates_and_calls():
+def test_pgd_spec_validates_and_calls(linear_model):
     with pytest.raises(ValueError, match="eps"):
         PGD(eps=-1)
     with pytest.raises(ValueError, match="norm"):
-        PGD(norm="l1")
+        PGD(norm="l7")
     spec = PGD(norm="linf", eps="8/255", steps=10)
     assert spec.eps == pytest.approx(8 / 255) and spec.resolved_step_size == pytest.approx(2.5 * 8 / 255 / 10)
     assert PGD(**spec.to_dict()) == spec
-    model, _, _, x, y = linear_binary()
+    model, _, _, x, y = linear_binary(linear_model)
     with pytest.raises(ValueError, match="bounds"):
         spec(model, x, y)
     out = spec(model, x, y, bounds=(-10, 10))
     assert np.abs(out.numpy() - x).max() <= 8 / 255 + 1e-6
+
+
+# --------------------------------------------------------------------------- update rules
+
+
+def test_momentum_rule_by_hand():
+    from tfrobust.attacks.updates import Momentum
+
+    rule = Momentum(mu=0.5)
+    g1 = tf.constant([[1.0, -3.0]])
+    g2 = tf.constant([[2.0, 2.0]])
+    state = rule.init(g1)
+    d1, state = rule.direction(g1, state)
+    d2, state = rule.direction(g2, state)
+    np.testing.assert_allclose(d1.numpy(), [[0.25, -0.75]])                        # g1 / ||g1||_1
+    np.testing.assert_allclose(d2.numpy(), [[0.5 * 0.25 + 0.5, 0.5 * -0.75 + 0.5]])  # mu d1 + g2 / ||g2||_1
+    np.testing.assert_array_equal(state.numpy(), d2.numpy())
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_momentum_on_a_linear_model_equals_steepest(linear_model, norm):
+    """A linear binary model's input gradient keeps its direction, so every accumulated momentum does too."""
+    model, _, _, x, y = linear_binary(linear_model)
+    kwargs = dict(norm=norm, eps=0.5, steps=6, bounds=(-1e3, 1e3), random_start=False)
+    steepest = pgd(model, x, y, **kwargs).numpy()
+    momentum = pgd(model, x, y, update="momentum", momentum=1.0, **kwargs).numpy()
+    np.testing.assert_allclose(momentum, steepest, rtol=1e-5, atol=1e-6)
+
+
+def test_momentum_zero_is_steepest_and_momentum_changes_the_path(trained):
+    model, x, y = trained
+    kwargs = dict(norm="linf", eps=0.15, steps=6, bounds=BOUNDS, seed=4)
+    steepest = pgd(model, x, y, **kwargs).numpy()
+    np.testing.assert_array_equal(pgd(model, x, y, update="momentum", momentum=0.0, **kwargs).numpy(), steepest)
+    mi = pgd(model, x, y, update="momentum", momentum=1.0, **kwargs).numpy()
+    assert not np.array_equal(mi, steepest)
+    assert np.abs(mi - x).max() <= 0.15 + 1e-6 and accuracy(model, mi, y) < accuracy(model, x, y)

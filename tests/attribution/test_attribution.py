@@ -1,4 +1,6 @@
-"""Attributions against analytic oracles: linear and quadratic models."""
+"""Attributions against analytic oracles: linear and quadratic models; the registry and ``attribute``."""
+
+import inspect
 
 import keras
 import numpy as np
@@ -7,6 +9,7 @@ import tensorflow as tf
 
 from tfrobust.attribution import (
     ATTRIBUTIONS,
+    attribute,
     get_attribution,
     gradient,
     gradient_input,
@@ -14,20 +17,12 @@ from tfrobust.attribution import (
     random_map,
     smoothgrad,
 )
-from tfrobust.attribution.gradient import _COMPILED
+from tfrobust.attribution.gradient import cached_functions
+from tfrobust.config import ConfigError
 
 RNG = np.random.default_rng(0)
 W4 = RNG.normal(size=(4, 3)).astype(np.float32)
 B3 = RNG.normal(size=(3,)).astype(np.float32)
-
-
-def linear_model(shape):
-    """z = W flatten(x) + b with known W (4, 3), b (3,)."""
-    inp = keras.Input(shape)
-    dense = keras.layers.Dense(3)
-    out = dense(keras.layers.Flatten()(inp))
-    dense.set_weights([W4, B3])
-    return keras.Model(inp, out)
 
 
 def quadratic_model(w):
@@ -45,19 +40,53 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-@pytest.fixture(scope="module", params=[(4,), (2, 2, 1)], ids=["flat", "image"])
-def linear(request):
+@pytest.fixture(params=[(4,), (2, 2, 1)], ids=["flat", "image"])
+def linear(request, linear_model):
+    """z = W4^T flatten(x) + B3 on inputs of a flat or an image shape."""
     shape = request.param
     x = RNG.uniform(0, 1, size=(6, *shape)).astype(np.float32)
     y = np.array([0, 1, 2, 2, 1, 0])
-    return linear_model(shape), x, y
+    return linear_model(W4, B3, input_shape=shape), x, y
 
 
-def test_registry_names():
-    assert set(ATTRIBUTIONS) == {"gradient", "gradient_input", "logit_gradient", "smoothgrad", "random"}
+def test_registry_entries_follow_the_protocol():
+    """Every registered attribution loads as fn(model, x, y, *, options) whose options all have defaults."""
+    names = ATTRIBUTIONS.names()
+    assert {"gradient", "gradient_input", "logit_gradient", "smoothgrad", "random"} <= set(names)
+    for name in names:
+        entry = ATTRIBUTIONS[name]
+        fn = get_attribution(name)
+        params = list(inspect.signature(fn).parameters.values())
+        assert [p.name for p in params[:3]] == ["model", "x", "y"], name
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[3:]), name
+        assert entry.description, name
+        assert all(not option.required for option in entry.options), (name, entry.options)
+        assert "bounds" not in {option.name for option in entry.options}, name  # a protocol keyword
     assert get_attribution("smoothgrad") is smoothgrad
-    with pytest.raises(ValueError, match="attribution"):
+    with pytest.raises(ConfigError, match=r"^unknown attribution 'saliency'; choose from: gradient"):
         get_attribution("saliency")
+
+
+def test_attribute_validates_options_and_passes_bounds(linear):
+    model, x, y = linear
+    with pytest.raises(ConfigError, match=r"^attribution 'smoothgrad' has no option 'sigmaa'; its options: base"):
+        attribute("smoothgrad", model, x, y, sigmaa=0.1)
+    with pytest.raises(ConfigError, match=r"option samples of attribution 'smoothgrad' must be int"):
+        attribute("smoothgrad", model, x, y, samples="many")
+    with pytest.raises(ConfigError, match=r"^attribution 'gradient' has no option 'seed'; it takes no options"):
+        attribute("gradient", model, x, y, seed=1)
+    # bounds reach an attribution only through its protocol keyword, never as an option
+    with pytest.raises(ConfigError, match="no option 'bounds'"):
+        ATTRIBUTIONS["smoothgrad"].parse({"bounds": (0, 1)})
+    np.testing.assert_array_equal(attribute("gradient", model, x, y, bounds=(0, 1)), gradient(model, x, y))
+    wide = dict(sigma=1.0, samples=2, seed=1)
+    clipped = attribute("smoothgrad", model, x, y, bounds=(0.0, 1.0), clip=True, base="gradient_input", **wide)
+    np.testing.assert_array_equal(
+        clipped, smoothgrad(model, x, y, bounds=(0.0, 1.0), clip=True, base="gradient_input", **wide))
+    unclipped = attribute("smoothgrad", model, x, y, bounds=(0.0, 1.0), base="gradient_input", **wide)
+    assert not np.allclose(clipped, unclipped)
+    # YAML/CLI values are converted: an integral float is an int, a list a seed pair
+    np.testing.assert_array_equal(attribute("random", model, x, y, seed=[3, 4]), random_map(model, x, y, seed=(3, 4)))
 
 
 def test_logit_gradient_is_weight_column(linear):
@@ -108,8 +137,11 @@ def test_smoothgrad_noise_has_absolute_sigma():
     assert abs(spread.mean()) < 0.01
     wide = smoothgrad(model, x, y, sigma=1.0, samples=1, seed=1).numpy()
     assert wide.min() < 0.0 and wide.max() > 1.0  # not clipped by default
-    clipped = smoothgrad(model, x, y, sigma=1.0, samples=1, seed=1, bounds=(0, 1)).numpy()
+    assert np.array_equal(wide, smoothgrad(model, x, y, sigma=1.0, samples=1, seed=1, bounds=(0, 1)).numpy())
+    clipped = smoothgrad(model, x, y, sigma=1.0, samples=1, seed=1, bounds=(0, 1), clip=True).numpy()
     assert clipped.min() >= 0.0 and clipped.max() <= 1.0
+    with pytest.raises(ValueError, match=r"^clip: smoothgrad clips the noisy copies to the data's bounds"):
+        smoothgrad(model, x, y, sigma=1.0, samples=1, clip=True)
 
 
 def test_smoothgrad_independent_of_chunk():
@@ -132,7 +164,7 @@ def test_smoothgrad_independent_of_chunk():
 def test_compiled_once_per_model(linear):
     model, x, y = linear
     smoothgrad(model, x, y, sigma=0.1, samples=4, chunk=2)
-    fn = _COMPILED[model][("smoothgrad", "logit_gradient", 2, None)]
+    fn = cached_functions(model)[("smoothgrad", "logit_gradient", 2, None)]
     before = fn.experimental_get_tracing_count()
     for seed in range(3):
         smoothgrad(model, x, y, sigma=0.1 * (seed + 1), samples=4 + 2 * seed, chunk=2, seed=seed)
@@ -148,7 +180,8 @@ def test_compiled_once_per_model(linear):
     ({"base": "smoothgrad"}, "base"),
     ({"base": "random"}, "base"),
     ({"base": "nope"}, "base"),
-    ({"bounds": (1, 0)}, "bounds"),
+    ({"bounds": (1, 0), "clip": True}, "bounds"),
+    ({"clip": 1}, "clip"),
     ({"seed": "abc"}, "seed"),
 ])
 def test_smoothgrad_bad_options(linear, options, name):
@@ -182,10 +215,9 @@ def test_inputs_not_mutated_and_inference_mode():
     x = RNG.uniform(size=(4, 2, 2, 1)).astype(np.float32)
     y = np.array([0, 1, 2, 0])
     x0, y0 = x.copy(), y.copy()
-    for name, fn in ATTRIBUTIONS.items():
-        opts = {"samples": 3, "sigma": 0.1} if name == "smoothgrad" else {}
-        first = np.asarray(fn(model, x, y, **opts))
-        second = np.asarray(fn(model, x, y, **opts))
+    for name in ATTRIBUTIONS.names():
+        first = np.asarray(attribute(name, model, x, y, bounds=(0, 1)))
+        second = np.asarray(attribute(name, model, x, y, bounds=(0, 1)))
         np.testing.assert_array_equal(first, second, err_msg=name)
         assert first.shape == x.shape and np.isfinite(first).all()
     np.testing.assert_array_equal(x, x0)

@@ -21,15 +21,6 @@ WQ = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
 UQ = np.array([0.3, 0.0, -1.0, 2.0], np.float32)
 
 
-def linear_model(shape, w=W, b=B):
-    """z = W^T flatten(x) + b: J_k(x) = W[:, k] for every x."""
-    inp = keras.Input(shape)
-    dense = keras.layers.Dense(w.shape[1])
-    out = dense(keras.layers.Flatten()(inp))
-    dense.set_weights([w, b])
-    return keras.Model(inp, out)
-
-
 def quadratic_model():
     """Logits [sum_i WQ_i x_i^2, UQ . x]: J_0 = 2 WQ x, J_1 = UQ."""
     inp = keras.Input((4,))
@@ -42,12 +33,13 @@ def quadratic_model():
     return keras.Model(inp, out)
 
 
-@pytest.fixture(scope="module", params=[(4,), (2, 2, 1)], ids=["flat", "image"])
-def linear(request):
+@pytest.fixture(params=[(4,), (2, 2, 1)], ids=["flat", "image"])
+def linear(request, linear_model):
+    """z = W^T flatten(x) + B: J_k(x) = W[:, k] for every x."""
     shape = request.param
     x = RNG.uniform(0, 1, size=(6, *shape)).astype(np.float32)
     y = np.array([0, 1, 2, 2, 1, 0])
-    return linear_model(shape), x, y
+    return linear_model(W, B, input_shape=shape), x, y
 
 
 def test_not_a_registered_attribution():
@@ -89,9 +81,9 @@ def test_quadratic_model():
 
 
 @pytest.mark.parametrize("which", ["linear", "quadratic"])
-def test_projection_estimate_is_unbiased(which):
+def test_projection_estimate_is_unbiased(which, linear_model):
     if which == "linear":
-        model, x = linear_model((4,)), RNG.uniform(size=(3, 4)).astype(np.float32)
+        model, x = linear_model(W, B), RNG.uniform(size=(3, 4)).astype(np.float32)
     else:
         model, x = quadratic_model(), RNG.normal(size=(3, 4)).astype(np.float32)
     exact = jacobian_frobenius(model, x).numpy()
@@ -101,8 +93,8 @@ def test_projection_estimate_is_unbiased(which):
     assert np.all(np.abs(est - exact / np.sqrt(model.output_shape[-1])) > 0.1 * exact)
 
 
-def test_projection_seeded_and_finite():
-    model = linear_model((4,))
+def test_projection_seeded_and_finite(linear_model):
+    model = linear_model(W, B)
     x = RNG.uniform(size=(4, 4)).astype(np.float32)
     a = jacobian_frobenius(model, x, n_proj=1, seed=5).numpy()
     b = jacobian_frobenius(model, x, n_proj=1, seed=5).numpy()
@@ -127,8 +119,8 @@ def test_projection_vectors():
         projection_vectors(2.5, 1)
 
 
-def test_zero_model_gives_zeros_without_nan():
-    model = linear_model((2, 2, 1), np.zeros((4, 3), np.float32), np.zeros(3, np.float32))
+def test_zero_model_gives_zeros_without_nan(linear_model):
+    model = linear_model(np.zeros((4, 3), np.float32), np.zeros(3, np.float32), input_shape=(2, 2, 1))
     x = RNG.uniform(size=(3, 2, 2, 1)).astype(np.float32)
     out = logit_jacobian_norms(model, x, [0, 1, 2])
     np.testing.assert_array_equal(out["label"], 0.0)
@@ -160,9 +152,9 @@ def test_safe_norm_value_and_gradient():
     np.testing.assert_allclose(safe_norm(tf.ones((2, 3, 4)), axis=None).numpy(), np.sqrt(24.0), rtol=1e-6)
 
 
-def test_frobenius_is_differentiable_in_graph_and_xla():
+def test_frobenius_is_differentiable_in_graph_and_xla(linear_model):
     """d ||W||_F / dW = W / ||W||_F: what a Jacobian Regularization step needs."""
-    model = linear_model((4,))
+    model = linear_model(W, B)
     x = tf.constant(RNG.uniform(size=(2, 4)).astype(np.float32))
     kernel = model.layers[-1].kernel
     oracle = 2 * W / np.linalg.norm(W)
@@ -179,8 +171,8 @@ def test_frobenius_is_differentiable_in_graph_and_xla():
     np.testing.assert_allclose(graph, step(2).numpy(), rtol=1e-4)
 
 
-def test_bad_arguments():
-    model = linear_model((4,))
+def test_bad_arguments(linear_model):
+    model = linear_model(W, B)
     x = np.zeros((2, 4), np.float32)
     with pytest.raises(ValueError, match="batch_size"):
         logit_jacobian_norms(model, x, [0, 1], batch_size=0)

@@ -2,8 +2,10 @@
 
 Table-driven: ``CASES`` maps every name in ``tfrobust.attribution.__all__``
 to bad calls and the one-line ``ValueError`` each must raise, so a new public
-function without a case fails ``test_every_public_name_has_cases``. Also: a
-model with non-finite logits gives an error, not NaN maps, and the maps'
+function without a case fails ``test_every_public_name_has_cases``; every
+registered attribution (``ATTRIBUTIONS.names()``, plugins and new modules
+included) gets every input defect through ``attribute``. Also: a model with
+non-finite logits gives an error, not NaN maps, and the maps'
 post-processing refuses NaN instead of turning it into 0 or 0.5.
 """
 
@@ -20,6 +22,7 @@ import tensorflow as tf
 import tfrobust.attribution as attribution
 from tfrobust.attribution import (
     ATTRIBUTIONS,
+    attribute,
     channel_sum_clip,
     clip_3sigma,
     cosine,
@@ -118,10 +121,12 @@ CASES: dict[str, list[tuple[str, Call, str]]] = {
     "gradient_input": _input_cases(gradient_input),
     "logit_gradient": _input_cases(logit_gradient),
     "smoothgrad": _input_cases(lambda m, x, y: smoothgrad(m, x, y, samples=2))
-    + _input_cases(lambda m, x, y: smoothgrad(m, x, y, samples=2, bounds=(0, 1)), ("x_out_of_bounds",)) + [
+    + _input_cases(lambda m, x, y: smoothgrad(m, x, y, samples=2, bounds=(0, 1), clip=True), ("x_out_of_bounds",))
+    + [
         ("sigma_inf", lambda m: smoothgrad(m, X, Y, sigma=math.inf), r"^sigma must be a finite number"),
         ("sigma_1e39", lambda m: smoothgrad(m, X, Y, sigma=1e39), r"^sigma must be .*float32"),
-        ("bounds_nan", lambda m: smoothgrad(m, X, Y, bounds=(0, math.nan)), r"^bounds must satisfy lo < hi"),
+        ("bounds_nan", lambda m: smoothgrad(m, X, Y, bounds=(0, math.nan), clip=True), r"^bounds must satisfy lo < hi"),
+        ("clip_without_bounds", lambda m: smoothgrad(m, X, Y, clip=True), r"^clip: smoothgrad clips .* pass bounds"),
         ("seed_nan", lambda m: smoothgrad(m, X, Y, seed=np.array([math.nan, 0.0])), r"^seed must be an int"),
     ],
     "random_map": _input_cases(lambda m, x, y: random_map(m, x, y), INPUT_KINDS) + [
@@ -163,8 +168,16 @@ CASES: dict[str, list[tuple[str, Call, str]]] = {
     "diverging_rgb": _map_cases(diverging_rgb, MAPS_2D, "maps2d"),
     "cosine": _map_cases(lambda a: cosine(a, MAPS), name="a") + _map_cases(lambda b: cosine(MAPS, b), name="b"),
     "get_attribution": [
-        ("nan", lambda m: get_attribution(math.nan), r"^attribution must be one of"),
-        ("unhashable", lambda m: get_attribution(["gradient"]), r"^attribution must be one of"),
+        ("nan", lambda m: get_attribution(math.nan), r"^unknown attribution nan; choose from: gradient"),
+        ("unhashable", lambda m: get_attribution(["gradient"]), r"^unknown attribution \['gradient'\]; choose from"),
+    ],
+    "attribute": _input_cases(lambda m, x, y: attribute("gradient", m, x, y)) + [
+        ("unknown", lambda m: attribute("saliency", m, X, Y), r"^unknown attribution 'saliency'; choose from"),
+        ("option_nan", lambda m: attribute("smoothgrad", m, X, Y, samples=math.nan),
+         r"^option samples of attribution 'smoothgrad' must be int, got nan"),
+        ("bounds_nan", lambda m: attribute("smoothgrad", m, X, Y, bounds=(math.nan, 1)),
+         r"^bounds must satisfy lo < hi"),
+        ("bounds_not_a_pair", lambda m: attribute("gradient", m, X, Y, bounds=0.5), r"^bounds must be a pair"),
     ],
 }
 
@@ -176,10 +189,17 @@ def test_every_public_name_has_cases():
     missing = sorted(public - CONSTANTS - set(CASES))
     assert not missing, f"public attribution functions without non-finite/out-of-range cases: {missing}"
     assert set(CASES) <= public
-    for name in ATTRIBUTIONS:  # every registered attribution gets every input defect
-        fn_name = ATTRIBUTIONS[name].__name__
-        kinds = {case_id for case_id, _, _ in CASES[fn_name]}
-        assert set(INPUT_KINDS) <= kinds, (fn_name, set(INPUT_KINDS) - kinds)
+
+
+@pytest.mark.parametrize("name", ATTRIBUTIONS.names())
+@pytest.mark.parametrize("kind", [*INPUT_KINDS, "y_fraction"])
+def test_every_registered_attribution_refuses_bad_inputs(model, name, kind):
+    """NaN/inf inputs and labels outside [0, K) are one-line errors (the random map checks them too)."""
+    with pytest.raises(ValueError) as info:
+        attribute(name, model, *bad_inputs(kind), bounds=(0.0, 1.0))
+    message = str(info.value)
+    assert message and "\n" not in message, message
+    assert info.match(INPUT_MESSAGES[kind])
 
 
 @pytest.mark.parametrize("name, case_id, call, pattern", [
@@ -207,12 +227,11 @@ def test_nan_maps_are_errors_not_zeros(fn):
 def test_nonfinite_model_gives_an_error_not_nan_maps():
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(K, kernel_initializer=keras.initializers.Constant(math.inf))])
-    for name, fn in ATTRIBUTIONS.items():
+    for name in ATTRIBUTIONS.names():
         if name == "random":
             continue  # never calls the model
-        options = {"samples": 2} if name == "smoothgrad" else {}
         with pytest.raises(ValueError, match=rf"^the {name} map has \d+ non-finite values .*not finite"):
-            fn(model, X, Y, **options)
+            attribute(name, model, X, Y)
     with pytest.raises(ValueError, match=r"^the squared Jacobian norm has \d+ non-finite values"):
         jacobian_frobenius(model, X)
     with pytest.raises(ValueError, match=r"^the squared Jacobian slice norms have \d+ non-finite values"):

@@ -129,3 +129,39 @@ def test_new_parents_are_created_and_an_earlier_table_is_replaced(runs, run_cli,
     table = pd.read_csv(out)
     assert list(table["eps"]) == [0.05, 0.2] and (table["n"] == 40).all()  # the second run's table
     assert sorted(p.name for p in out.parent.iterdir()) == ["table.csv"]  # no temp files left
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attack", "deepfool"], "'deepfool' is not one of 'fgsm', 'pgd'"),
+    (["--attack", "fgsm", "--steps", "3"], "attack 'fgsm' has no option 'steps'; its options: objective"),
+    (["--option", "steps=ten"], "option steps of attack 'pgd' must be int, got 'ten'"),
+    (["--option", "stepz=3"], "attack 'pgd' has no option 'stepz'"),
+    (["--option", "steps"], "--option: write key=value, got 'steps'"),
+    (["--option", "steps=3", "--steps", "4"], "--option steps: given twice (also as --steps)"),
+    (["--option", "update=nesterov"], "update must be one of steepest, momentum"),
+    (["--option", "l2_step=diagonal"], "option l2_step of attack 'pgd' must be one of normalized, sign"),
+    (["--l2-step", "diagonal"], "'diagonal' is not one of 'normalized', 'sign'"),
+    (["--objective", "hinge"], "'hinge' is not one of 'xent', 'cw'"),
+])
+def test_attack_and_its_options_are_checked_before_attacking(runs, run_cli, no_attack, tmp_path, args, message):
+    code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", "--limit", "40",
+                           *args, "--out", tmp_path / "t.csv")
+    assert message in one_line_error(code, err)
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_any_registered_attack_and_norm_with_options(runs, run_cli, tmp_path):
+    out = tmp_path / "t.csv"
+    common = ["--model", runs["ok"], "--eps", "0.1,0.3", "--limit", "40", "--batch-size", "40", "--out", out]
+    code, text, err = run_cli("attack", *common, "--attack", "fgsm", "--norm", "l1,linf", "--option", "objective=cw")
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert (table["attack"] == "fgsm").all() and (table["objective"] == "cw").all() and (table["steps"] == 1).all()
+    assert table["step_size"].tolist() == pytest.approx(table["eps"].tolist())  # one step of eps
+    assert "fgsm (objective=cw)" in text and "l1 0.3" in text
+    code, text, err = run_cli("attack", *common, "--norm", "l2", "--steps", "4", "--option", "update=momentum",
+                              "--option", "momentum=0.5")
+    assert code == 0, err
+    table = pd.read_csv(out)  # the earlier table is replaced
+    assert (table["attack"] == "pgd").all() and (table["steps"] == 4).all() and list(table["norm"]) == ["l2", "l2"]
+    assert table["step_size"].tolist() == pytest.approx([2.5 * 0.1 / 4, 2.5 * 0.3 / 4])

@@ -84,6 +84,18 @@ def test_roar_flags_reach_run_roar(run, run_cli, roar_calls, tmp_path):
     assert (kwargs["label"], kwargs["ties"], kwargs["end_point"]) == ("true", "index", "none")
 
 
+def test_roar_attribution_options_reach_run_roar_per_method(run, run_cli, roar_calls, tmp_path):
+    code, _, err = _roar(run_cli, run, tmp_path / "out", "--method", "smoothgrad,random,gradient",
+                         "--option", "smoothgrad.samples=2", "--option", "seed=3")
+    assert code == 0, err
+    (kwargs,) = roar_calls
+    assert kwargs["methods"] == ["smoothgrad", "random", "gradient"]
+    assert kwargs["options"] == {"smoothgrad": {"samples": 2, "seed": 3}, "random": {"seed": 3}}
+    roar_calls.clear()
+    code, _, err = _roar(run_cli, run, tmp_path / "out2")
+    assert code == 0 and "options" not in roar_calls[0], err  # no options given: run_roar's defaults
+
+
 @pytest.mark.parametrize("flag, value", [("--label", "guessed"), ("--label", "TRUE"), ("--ties", "first"),
                                          ("--end-point", "zero"), ("--end-point", "")])
 def test_roar_bad_flag_is_one_line(run, run_cli, monkeypatch, tmp_path, flag, value):

@@ -182,7 +182,9 @@ def _reached(*args, **kwargs):
     raise ReachedWork("the base invocation got through its checks")
 
 
-def _cheap_cell(params, deps, out_dir):
+def _cheap_cell(deps, out_dir, *, eps: float | list[float] = 0.0, n: int = 10, epochs: int = 1, steps: int = 1,
+                seed: int = 0):
+    """Stands in for the toy kind (the tiny study's params, nothing computed)."""
     return {"cells_ran": 1}
 
 
@@ -204,14 +206,17 @@ def test_base_invocation_succeeds(case: Case, workspace, monkeypatch):
     """
     import importlib
 
-    from tfrobust.studies import KINDS
+    from tfrobust.registry import KINDS
 
     monkeypatch.chdir(workspace[0])
     if case.id in STUBS:
         module, name = STUBS[case.id]
         monkeypatch.setattr(importlib.import_module(module), name, _reached)
-    monkeypatch.setitem(KINDS, "toy", _cheap_cell)
-    code, stdout, stderr, damage, shown = run_case(case, workspace)
+    KINDS.add("toy", _cheap_cell)  # replaces the built-in toy kind in this process until removed
+    try:
+        code, stdout, stderr, damage, shown = run_case(case, workspace)
+    finally:
+        KINDS.remove("toy")
     assert code == 0 or "ReachedWork" in stderr, shown
     if code == 0:
         assert not damage, f"files changed: {damage}\n{shown}"

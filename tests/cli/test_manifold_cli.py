@@ -68,6 +68,26 @@ def test_distance_writes_csvs_and_figures(runs, run_cli, tmp_path):
     for name in ("histogram.png", "grid.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
     assert "linear" in text and "summary" in text
+    # PGD as the authors' code unless told otherwise; --steps is --option steps=3.
+    record = json.loads((tmp_path / "manifold.json").read_text())
+    assert record["attack"] == "pgd" and record["norm"] == "l2" and record["eps"] == 12
+    assert record["options"] == {"steps": 3, "random_start": False, "kappa": 500.0, "step_size": 2.0}
+    assert summary["attack"] == "pgd" and float(summary["step_size"]) == 2.0
+    assert "pgd (steps=3, random_start=False, kappa=500, step_size=2" in text
+
+
+def test_distance_takes_any_registered_attack(runs, run_cli, tmp_path):
+    root, data_dir, _ = runs
+    code, text, err = run_cli("manifold", "distance", "--vaegan", root / "vaegan", "--model", root / "linear",
+                              "--data-dir", data_dir, "--attack", "fgsm", "--norm", "linf", "--eps", "0.5",
+                              "--objective", "cw", "--option", "kappa=2", "--limit", "4", "--examples", "0",
+                              "--out", tmp_path)
+    assert code == 0, err
+    record = json.loads((tmp_path / "manifold.json").read_text())
+    assert (record["attack"], record["norm"], record["eps"]) == ("fgsm", "linf", 0.5)
+    assert record["options"] == {"objective": "cw", "kappa": 2.0}   # no PGD defaults for another attack
+    assert "fgsm (kappa=2, objective=cw" in text and "linf eps 0.5" in text
+    assert not (tmp_path / "grid.png").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -77,10 +97,17 @@ def test_distance_writes_csvs_and_figures(runs, run_cli, tmp_path):
     (["--vaegan", "{root}/linear"], "no VAE-GAN"),
     (["--vaegan", "{root}/linear/model.keras"], "not a VAE-GAN"),
     (["--bounds", "0,1"], "bounds"),
+    (["--attack", "deepfool"], "--attack"),
+    (["--attack", "fgsm"], "--option: attack 'fgsm' has no option 'steps'"),   # --steps 1 is PGD's
+    (["--norm", "l3"], "--norm"),
+    (["--option", "step_size=3"], "--option: step_size"),   # longer than the diameter 2 * eps = 2
+    (["--option", "steps=2"], "given twice"),
+    (["--option", "radius=1"], "no option 'radius'"),
+    (["--option", "steps"], "--option"),
 ])
 def test_distance_bad_input_is_one_line(runs, run_cli, tmp_path, extra, message):
     root, data_dir, _ = runs
-    options = {"--vaegan": str(root / "vaegan"), "--model": str(root / "linear"), "--eps": "1", "--steps": "1"}
+    options = {"--vaegan": str(root / "vaegan"), "--model": str(root / "linear"), "--eps": "1", "--steps": "2"}
     for flag, value in zip(extra[::2], extra[1::2]):
         options[flag] = value.format(root=root)
     args = [a for pair in options.items() for a in pair]

@@ -47,6 +47,10 @@ def test_roar_then_kar_share_one_table(run, run_cli, tmp_path):
     (["--method", "random", "--fractions", "1.5"], "fractions"),
     (["--method", "random", "--repeats", "0"], "--repeats"),
     (["--method", "random", "--fill", "grey"], "--fill"),
+    (["--method", "random", "--option", "samples=3"], "--option samples: none of the chosen attributions"),
+    (["--method", "random", "--option", "smoothgrad.samples=3"], "smoothgrad is not one of the chosen"),
+    (["--method", "random,smoothgrad", "--option", "seed=x"], "option seed of attribution 'random' must be"),
+    (["--method", "random", "--option", "seed"], "--option: write key=value"),
 ])
 def test_bad_input_is_one_line(run, run_cli, tmp_path, extra, message):
     root, data_dir = run

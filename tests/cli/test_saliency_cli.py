@@ -43,7 +43,7 @@ def test_saliency_writes_maps_json_and_grid(run, run_cli, tmp_path):
     run_dir, data_dir = run
     out = tmp_path / "maps"
     code, text, err = run_cli("saliency", "--model", run_dir, "--dataset", "mnist",
-                              "--method", "smoothgrad,gradient", "--out", out, "--samples", "4",
+                              "--method", "smoothgrad,gradient", "--out", out, "--option", "smoothgrad.samples=4",
                               "--threshold", "1", "--limit", "15", "--batch-size", "4",
                               "--grid", "3", "--quiet")
     assert code == 0, err
@@ -53,8 +53,8 @@ def test_saliency_writes_maps_json_and_grid(run, run_cli, tmp_path):
     assert ds_meta["name"] == "mnist" and ds_meta["split"] == "train" and ds_meta["limit"] == 15
     assert ds_meta["bounds"] == [-1.0, 1.0]  # read from the run's config.yaml
     smooth = index["maps"]["smoothgrad"]
-    assert smooth["options"]["samples"] == 4 and smooth["options"]["sigma"] == 0.15
-    assert smooth["options"]["base"] == "logit_gradient" and smooth["threshold"] == 1.0
+    assert smooth["options"]["samples"] == 4 and smooth["threshold"] == 1.0
+    assert index["maps"]["gradient"]["options"] in ({}, None)  # smoothgrad.samples is smoothgrad's only
     assert smooth["model_source"].endswith("model.keras")
     for method in ("smoothgrad", "gradient"):
         maps = np.load(out / f"{method}.npy", allow_pickle=False)
@@ -94,9 +94,10 @@ def test_saliency_test_split_with_permutation(run, run_cli, tmp_path):
     (["--method", "occlusion"], "occlusion"),
     (["--method", "gradient", "--threshold", "-1"], "--threshold"),
     (["--method", "gradient", "--permute", "1.5"], "--permute"),
-    (["--method", "gradient", "--samples", "10"], "smoothgrad only"),
-    (["--method", "smoothgrad", "--samples", "0"], "--samples"),
-    (["--method", "smoothgrad", "--sigma", "-0.1"], "--sigma"),
+    (["--method", "gradient", "--option", "samples=10"], "--option samples: none of the chosen attributions"),
+    (["--method", "smoothgrad", "--option", "samples=many"], "option samples of attribution 'smoothgrad' must be int"),
+    (["--method", "smoothgrad", "--option", "sigma"], "--option: write key=value, got 'sigma'"),
+    (["--method", "gradient", "--option", "smoothgrad.samples=3"], "smoothgrad is not one of the chosen"),
     (["--method", "gradient", "--dataset", "cifar10", "--data-dir", "{tmp}/empty"], "cifar10"),
     (["--method", "gradient", "--model", "{tmp}/nothing"], "nothing"),
     (["--method", "gradient", "--limit", "0"], "limit"),

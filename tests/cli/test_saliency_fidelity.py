@@ -1,7 +1,9 @@
-"""CLI: `tfrobust saliency --clip/--no-clip --include-clean --threshold-mode` (Noack et al.'s code) reach the library.
+"""CLI: `tfrobust saliency --option clip=true --option include_clean=true --threshold-mode` (Noack et al.'s code).
 
-The model and data loading is replaced by a tiny Keras model on toy2d (bounds (-1, 1)), so no
-run directory has to be trained.
+The options reach the library as given, per method.
+
+The model and data loading is replaced by a tiny Keras model on
+toy2d (bounds (-1, 1)), so no run directory has to be trained.
 """
 
 from __future__ import annotations
@@ -59,45 +61,42 @@ def calls(loaded, monkeypatch):
 BASE = ("saliency", "--model", "unused", "--dataset", "toy2d", "--grid", "0", "--quiet")
 
 
-def test_flags_reach_compute_maps(calls, run_cli, tmp_path):
-    code, text, err = run_cli(*BASE, "--out", tmp_path / "o", "--method", "smoothgrad,gradient", "--clip",
-                              "--include-clean", "--threshold", "1", "--threshold-mode", "upper")
+def test_options_reach_compute_maps(calls, run_cli, tmp_path):
+    code, text, err = run_cli(*BASE, "--out", tmp_path / "o", "--method", "smoothgrad,gradient",
+                              "--option", "smoothgrad.clip=true", "--option", "include_clean=yes",
+                              "--threshold", "1", "--threshold-mode", "upper")
     assert code == 0, err
     smooth, grad = calls
     assert smooth["method"] == "smoothgrad" and grad["method"] == "gradient"
-    assert smooth["options"] == {"samples": 50, "sigma": 0.15, "base": "logit_gradient", "include_clean": True,
-                                 "bounds": [-1.0, 1.0]}
-    assert grad["options"] is None  # the smoothgrad-only options stay with smoothgrad
+    assert smooth["options"] == {"clip": True, "include_clean": True}
+    assert grad["options"] is None  # include_clean is smoothgrad's only: the bare key goes there alone
     assert smooth["threshold_mode"] == grad["threshold_mode"] == "upper"
     assert smooth["threshold"] == 1.0
-    assert "(upper)" in text and "noisy copies clipped" in text and "clean map included" in text
+    assert "(upper)" in text and "smoothgrad: clip=True, include_clean=True" in text
 
 
 def test_defaults_are_the_papers_text(calls, run_cli, tmp_path):
     code, _, err = run_cli(*BASE, "--out", tmp_path / "o", "--method", "smoothgrad", "--threshold", "1")
     assert code == 0, err
     (call,) = calls
-    assert call["options"] == {"samples": 50, "sigma": 0.15, "base": "logit_gradient"}
+    assert call["options"] is None  # smoothgrad's own defaults: Noack's N = 50, sigma 0.15, logit gradients
     assert call["threshold_mode"] == "two_sided"
-    calls.clear()
-    code, _, err = run_cli(*BASE, "--out", tmp_path / "o", "--method", "smoothgrad", "--clip", "--no-clip")
-    assert code == 0 and "bounds" not in calls[0]["options"], err  # the last of --clip/--no-clip wins
 
 
 def test_the_maps_are_noacks_upper_tail_of_clipped_smoothgrad_with_the_clean_map(loaded, run_cli, tmp_path):
     """End to end through the real compute_maps: the map equals the library calls it stands for."""
     model, ds = loaded.model, loaded.ds
     out = tmp_path / "maps"
-    code, _, err = run_cli(*BASE, "--out", out, "--method", "smoothgrad", "--samples", "4", "--clip",
-                           "--include-clean", "--threshold", "0.5", "--threshold-mode", "upper",
-                           "--batch-size", "16")
+    code, _, err = run_cli(*BASE, "--out", out, "--method", "smoothgrad", "--option", "samples=4",
+                           "--option", "clip=true", "--option", "include_clean=true", "--threshold", "0.5",
+                           "--threshold-mode", "upper", "--batch-size", "16")
     assert code == 0, err
     entry = json.loads((out / "saliency.json").read_text())["maps"]["smoothgrad"]
-    assert entry["options"]["include_clean"] is True and entry["options"]["bounds"] == [-1.0, 1.0]
+    assert entry["options"]["include_clean"] is True and entry["options"]["clip"] is True
     assert entry["threshold_mode"] == "upper"
     maps = np.load(out / "smoothgrad.npy", allow_pickle=False)
     raw = np.asarray(smoothgrad(model, ds.x, ds.y, samples=4, sigma=0.15, seed=(0, 0), bounds=(-1.0, 1.0),
-                                include_clean=True))  # one batch: compute_maps' seed (seed, 0)
+                                clip=True, include_clean=True))  # one batch: compute_maps' seed (seed, 0)
     np.testing.assert_allclose(maps, threshold_upper(raw, 0.5), rtol=1e-5, atol=1e-7)
     plain = np.asarray(smoothgrad(model, ds.x, ds.y, samples=4, sigma=0.15, seed=(0, 0)))
     assert not np.allclose(raw, plain)  # the two options change the map
@@ -106,16 +105,14 @@ def test_the_maps_are_noacks_upper_tail_of_clipped_smoothgrad_with_the_clean_map
 @pytest.mark.parametrize("args, message", [
     (("--method", "smoothgrad", "--threshold", "1", "--threshold-mode", "lower"), "--threshold-mode"),
     (("--method", "smoothgrad", "--threshold-mode", "upper"), "--threshold-mode upper needs --threshold"),
-    (("--method", "gradient", "--clip"), "apply to --method smoothgrad only"),
-    (("--method", "gradient", "--include-clean"), "apply to --method smoothgrad only"),
-    (("--method", "smoothgrad", "--include-clean=yes"), "--include-clean"),
-    (("--method", "smoothgrad", "--clip", "--unbounded"), "--clip"),
+    (("--method", "gradient", "--option", "clip=true"), "--option clip: none of the chosen attributions"),
+    (("--method", "gradient", "--option", "smoothgrad.include_clean=true"), "smoothgrad is not one of the chosen"),
+    (("--method", "smoothgrad", "--option", "include_clean=maybe"), "option include_clean of attribution "
+                                                                    "'smoothgrad' must be bool, got 'maybe'"),
+    (("--method", "smoothgrad", "--option", "clip=true", "--option", "clip=false"), "--option: clip is given twice"),
+    (("--method", "smoothgrad", "--option", "=true"), "--option: write key=value"),
 ])
 def test_bad_values_are_one_line_errors(calls, loaded, run_cli, tmp_path, args, message):
-    if "--unbounded" in args:  # tsipras: bounds (-inf, inf), nothing to clip to
-        loaded.ds = load_dataset("tsipras", "train", limit=4, seed=0, d=5, n=8)
-        loaded.model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
-        args = tuple(a for a in args if a != "--unbounded")
     code, _, err = run_cli(*BASE, "--out", tmp_path / "o", *args)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err

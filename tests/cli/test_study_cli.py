@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 import yaml
 
 from tests.cli.test_saliency_cli import write_idx
@@ -20,7 +21,8 @@ def test_run_status_report_train_then_attack(tmp_path, run_cli):
              "params": {"data": {"name": "mnist", "data_dir": str(data_dir), "bounds": [-1, 1]},
                         "model": {"arch": "linear"}, "epochs": 1, "batch_size": 8, "seed": "${seed}"}},
             {"name": "attack", "kind": "attack", "needs": ["train"],
-             "params": {"norms": "l2,linf", "eps": [0.1, 0.5], "steps": 2, "limit": 6, "batch_size": 4}},
+             "params": {"norms": "l2,linf", "eps": [0.1, 0.5], "options": {"steps": 2}, "limit": 6,
+                        "batch_size": 4}},
         ],
     }))
     out = tmp_path / "out"
@@ -54,14 +56,21 @@ def test_run_status_report_train_then_attack(tmp_path, run_cli):
     assert text.strip().splitlines()[-1] == f"report         {out / 'report.html'}"
 
 
-def fail_on_odd(params, deps, out_dir):
-    if params["k"] % 2:
-        raise ValueError(f"odd k={params['k']}")
-    return {"k": params["k"]}
+def fail_on_odd(deps, out_dir, *, k: int):
+    """Fails for odd k."""
+    if k % 2:
+        raise ValueError(f"odd k={k}")
+    return {"k": k}
 
 
-def test_failed_cells_exit_1_and_status_lists_them(tmp_path, run_cli, monkeypatch):
-    monkeypatch.setitem(KINDS, "odd", fail_on_odd)
+@pytest.fixture
+def odd_kind():
+    KINDS.add("odd", fail_on_odd)
+    yield
+    KINDS.remove("odd")
+
+
+def test_failed_cells_exit_1_and_status_lists_them(tmp_path, run_cli, odd_kind):
     config = tmp_path / "s.yaml"
     config.write_text("name: odd\ngrid: {k: [1, 2]}\nstages:\n"
                       "  - {name: s, kind: odd, params: {k: '${k}'}}\n"

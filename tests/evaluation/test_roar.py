@@ -13,8 +13,10 @@ import keras
 import numpy as np
 import pytest
 
+from tfrobust.config import ConfigError
 from tfrobust.data import Dataset
 from tfrobust.evaluation.roar import roar_members, run_roar
+from tfrobust.registry import ATTRIBUTIONS
 
 H = W = 8
 PLANTED = np.zeros((H, W), bool)
@@ -74,7 +76,12 @@ def test_oracle_random_anti_oracle_order(oracle, anti):
     assert kar[0] > 0.95 > kar[1] > kar[2] and kar[2] < 0.65
     mu = {(s["method"], s["mode"]): s["mu"] for s in oracle.scores}
     mu_anti = {(s["method"], s["mode"]): s["mu"] for s in anti.scores}
-    assert mu[("random", "roar")] == 0.0 and mu[("random", "kar")] == 0.0
+    # the random baseline (model-independent maps) lies between the oracle and the anti-oracle in both runs
+    area = {(s["method"], s["mode"]): s["area"] for s in oracle.scores}
+    area_anti = {(s["method"], s["mode"]): s["area"] for s in anti.scores}
+    for mode in ("roar", "kar"):
+        assert area[("gradient", mode)] > max(area[("random", mode)], area_anti[("random", mode)])
+        assert min(area[("random", mode)], area_anti[("random", mode)]) > area_anti[("gradient", mode)]
     assert mu[("gradient", "roar")] > 0 > mu_anti[("gradient", "roar")]
     assert mu[("gradient", "kar")] > 0 > mu_anti[("gradient", "kar")]
 
@@ -127,12 +134,52 @@ def test_sequential_and_batched_agree(tmp_path):
     batched = run_roar(linear_on(PLANTED), TRAIN, TEST, out_dir=tmp_path / "b", **options)
     sequential = run_roar(linear_on(PLANTED), TRAIN, TEST, out_dir=tmp_path / "s", batched=False,
                           **{k: v for k, v in options.items()})
-    for a, b in zip(batched.rows, sequential.rows):
+    assert len(batched.rows) == len(sequential.rows) == 2  # f = 0 and f = 0.5, one repeat
+    for a, b in zip(batched.rows, sequential.rows, strict=True):
+        assert (a["method"], a["mode"], a["fraction"], a["repeat"]) == (b["method"], b["mode"], b["fraction"],
+                                                                        b["repeat"])
         assert a["accuracy"] == pytest.approx(b["accuracy"], abs=0.02)
+
+
+def test_method_options_are_validated_and_reach_the_attribution(tmp_path, monkeypatch):
+    """Options go through the registry to the attribution (with the data's bounds) and key the ledger."""
+    import tfrobust.evaluation.roar as roar_module
+
+    seen = []
+
+    def scaled(model, x, y, *, scale: float = 1.0, bounds: tuple[float, float] | None = None):
+        """A test attribution: the input times ``scale``."""
+        seen.append((scale, bounds))
+        return np.asarray(x, np.float32) * scale
+
+    ATTRIBUTIONS.add("scaled", scaled)
+    monkeypatch.setattr(roar_module, "fit_members", lambda members, *a, **k: np.full(len(members), 0.5))
+    small_train, small_test = planted(32, 0, "train"), planted(16, 1, "test")
+    options = {**OPTIONS, "methods": ["scaled", "random"], "fractions": [0.5], "repeats": 1, "modes": ("roar",)}
+    try:
+        first = run_roar(linear_on(PLANTED), small_train, small_test, out_dir=tmp_path,
+                         method_options={"scaled": {"scale": "1/2"}}, **options)
+        assert seen and all(call == (0.5, (0.0, 1.0)) for call in seen)
+        setting = json.loads(next((tmp_path / "members").glob("*/setting.json")).read_text())
+        assert setting["method_options"] == {"scaled": {"scale": 0.5}}
+        seen.clear()
+        second = run_roar(linear_on(PLANTED), small_train, small_test, out_dir=tmp_path,
+                          method_options={"scaled": {"scale": 2}}, **options)
+        assert {call[0] for call in seen} == {2.0}
+        assert first.trained == second.trained == 3 and second.reused == 0  # other options: another ledger
+        with pytest.raises(ConfigError, match=r"^method_options\.scaled: attribution 'scaled' has no option 'scal'"):
+            run_roar(linear_on(PLANTED), small_train, small_test, out_dir=tmp_path,
+                     method_options={"scaled": {"scal": 2}}, **options)
+        with pytest.raises(ConfigError, match=r"^method_options: smoothgrad not among the methods \(scaled, random\)"):
+            run_roar(linear_on(PLANTED), small_train, small_test, out_dir=tmp_path,
+                     method_options={"smoothgrad": {"samples": 2}}, **options)
+    finally:
+        ATTRIBUTIONS.remove("scaled")
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"methods": []}, "methods"),
+    ({"methods": ["gradient", "saliency"]}, "unknown attribution 'saliency'; choose from"),
     ({"methods": ["gradient", "gradient"]}, "duplicates"),
     ({"fractions": [0.0, 0.5]}, "fractions"),
     ({"fractions": [0.5, 0.1]}, "increasing"),

@@ -66,13 +66,22 @@ def test_summarize_rejects_bad_rows():
 
 
 def test_scores_against_random_baseline():
-    rows = rows_for("random", "roar", [[0.9, 0.85, 0.7, 0.5], [0.9, 0.85, 0.7, 0.5]])
+    # two different random repeats: their mean curve is [0.9, 0.85, 0.7, 0.5]
+    rows = rows_for("random", "roar", [[0.9, 0.9, 0.8, 0.6], [0.9, 0.8, 0.6, 0.4]])
     rows += rows_for("random", "kar", [[0.9, 0.5, 0.4, 0.3]])
     rows += rows_for("gradient", "roar", [[0.9, 0.6, 0.3, 0.1]])  # drops faster: better
     rows += rows_for("gradient", "kar", [[0.9, 0.8, 0.7, 0.5]])  # stays higher: better
     rows += rows_for("worse", "roar", [[0.9, 0.9, 0.8, 0.7]])
     got = {(s["method"], s["mode"]): s for s in scores(rows, end_point="none")}
-    assert got[("random", "roar")]["mu"] == 0.0 and got[("random", "kar")]["mu"] == 0.0
+    # the baseline's own areas come from its mean curve (AOC for ROAR, AUC for KAR)
+    assert got[("random", "roar")]["area"] == pytest.approx(0.9 - curve_area(FRACTIONS, [0.9, 0.85, 0.7, 0.5]))
+    assert got[("random", "kar")]["area"] == pytest.approx(curve_area(FRACTIONS, [0.9, 0.5, 0.4, 0.3]))
+    # mu is measured against the named baseline: swapping the roles flips the sign
+    swapped = {(s["method"], s["mode"]): s for s in scores(rows, baseline="gradient", end_point="none")}
+    for mode in ("roar", "kar"):
+        assert swapped[("random", mode)]["mu"] == pytest.approx(-got[("gradient", mode)]["mu"])
+        assert swapped[("random", mode)]["mu"] < 0
+    assert swapped[("worse", "roar")]["mu"] == pytest.approx(got[("worse", "roar")]["mu"] - got[("gradient", "roar")]["mu"])
     assert got[("gradient", "roar")]["mu"] > 0 and got[("gradient", "kar")]["mu"] > 0
     assert got[("worse", "roar")]["mu"] < 0
     auc_random = curve_area(FRACTIONS, [0.9, 0.85, 0.7, 0.5])

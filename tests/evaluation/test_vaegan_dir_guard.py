@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from tfrobust.config import DataConfig, dump_yaml
-from tfrobust.evaluation.vaegan_training import _vaegan_record, check_vaegan_dir, train_vaegan
+from tfrobust.evaluation.vaegan_training import check_vaegan_dir, train_vaegan, vaegan_record
 from tfrobust.models.vaegan import VAEGANConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def test_new_empty_and_own_folders_are_accepted(tmp_path):
     ours = tmp_path / "ours"
     ours.mkdir()
     dataset = SimpleNamespace(bounds=(-1.0, 1.0), input_shape=(28, 28, 1), source="test")
-    record = _vaegan_record(DataConfig(name="mnist", bounds=(-1.0, 1.0)), dataset, VAEGANConfig(), epochs=1,
-                            batch_size=10, seed=0)
+    record = vaegan_record(DataConfig(name="mnist", bounds=(-1.0, 1.0)), dataset, VAEGANConfig(), epochs=1,
+                           batch_size=10, seed=0)
     dump_yaml(record, ours / "config.yaml")  # what train_vaegan writes before its first epoch
     check_vaegan_dir(ours)

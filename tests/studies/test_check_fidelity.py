@@ -7,6 +7,7 @@ the check must refuse that study before its first cell trains for days.
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -14,10 +15,9 @@ import pytest
 import yaml
 
 from cli.main import main
-from tfrobust.attacks import PGD
 from tfrobust.config import ConfigError
-from tfrobust.studies import KIND_CHECKS, KINDS, load_study_spec, run_study, study_spec_from_dict
-from tfrobust.studies.check import check_cell, check_study, dataset_input_shape
+from tfrobust.studies import KINDS, load_study_spec, run_kind, run_study, study_spec_from_dict
+from tfrobust.studies.check import check_cell, check_params, check_study, dataset_input_shape
 
 TABLE2 = Path(__file__).parents[2] / "configs" / "studies" / "noack2021_table2.yaml"
 
@@ -41,7 +41,7 @@ def test_old_table2_is_refused_naming_step_size(preset):
     with pytest.raises(ConfigError) as err:
         check_study(spec, preset)
     message = one_line(err)
-    assert message.startswith("stages.teacher.params (cell teacher__teacher-R320): method_options.attack.step_size: ")
+    assert message.startswith("stages.teacher.params (cell teacher__teacher-R320): method_options.attack: step_size: ")
     # 2.5 * (320/255) / 7 * sqrt(32 * 32 * 3) = 24.8 > 2 * 320/255 = 2.51
     assert "over 3072 input values has l2 length 24.8" in message and "2*eps = 2.51" in message
 
@@ -49,7 +49,7 @@ def test_old_table2_is_refused_naming_step_size(preset):
 def test_old_table2_fails_study_check_and_run_before_any_cell(tmp_path, capsys):
     config = tmp_path / "old_table2.yaml"
     config.write_text(old_table2_text())
-    with pytest.raises(ConfigError, match=r"method_options\.attack\.step_size"):
+    with pytest.raises(ConfigError, match=r"method_options\.attack: step_size"):
         run_study(load_study_spec(config), tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
     with pytest.raises(SystemExit) as exit_:
@@ -61,20 +61,25 @@ def test_old_table2_fails_study_check_and_run_before_any_cell(tmp_path, capsys):
 
 def test_the_fixed_table2_is_checked_with_the_dataset_input_shape(monkeypatch):
     """The check is not vacuous: every adversarial train cell's PGD sees its dataset's input shape."""
+    pgd_module = importlib.import_module("tfrobust.attacks.pgd")
     seen = []
-    original = PGD.check_input_shape
+    original = pgd_module.check_step_length
 
-    def spy(self, shape):
-        seen.append((self.norm, self.l2_step, tuple(shape)))
-        return original(self, shape)
+    def spy(norm, eps, steps, step_size, *, l2_step="normalized", input_shape=None):
+        if input_shape is not None:
+            seen.append((norm, l2_step, tuple(input_shape)))
+        return original(norm, eps, steps, step_size, l2_step=l2_step, input_shape=input_shape)
 
-    monkeypatch.setattr(PGD, "check_input_shape", spy)
+    monkeypatch.setattr(pgd_module, "check_step_length", spy)
     spec = load_study_spec(TABLE2)
     check_study(spec, "paper")
-    assert set(seen) == {("l2", "normalized", (32, 32, 3))} and len(seen) == 4  # R320, R80, AT_320, AT_80
+    trained = {s for s in seen if s[:2] == ("l2", "normalized")}
+    assert trained == {("l2", "normalized", (32, 32, 3))}
+    # the teachers R320, R80 and the AT models AT_320, AT_80 (PGD-7), and the attack cells' (norm, eps)
+    assert len([s for s in seen if s[0] == "l2"]) >= 4 and {s[2] for s in seen} == {(32, 32, 3)}
     seen.clear()
     check_study(spec, "quick")  # Fashion-MNIST
-    assert set(seen) == {("l2", "normalized", (28, 28, 1))} and len(seen) == 2
+    assert {s[2] for s in seen} == {(28, 28, 1)} and ("l2", "normalized", (28, 28, 1)) in seen
 
 
 def test_long_steps_cut_lets_the_old_steps_through():
@@ -119,16 +124,19 @@ def test_train_cell_l2_sign_step_against_the_input_size(data, refused):
         return
     with pytest.raises(ConfigError) as err:
         check_study(spec)
-    assert "method_options.attack.step_size: one l2 sign step of size 0.02 over" in one_line(err)
+    assert "method_options.attack: step_size: one l2 sign step of size 0.02 over" in one_line(err)
 
 
 @pytest.mark.parametrize("attack, expected", [
     ({"norm": "linf", "eps": 0.005, "steps": 40, "step_size": 0.02, "l2_step": "sign"},  # Kim B.1
-     "method_options.attack.step_size: one linf sign step of size 0.02 has linf length 0.02"),
-    ({"norm": "l3", "eps": 0.1}, "method_options.attack.norm must be one of"),
-    ({"norm": "l2", "eps": 0.1, "stepsize": 0.1}, "method_options.attack: unknown field(s) stepsize; known: norm,"),
-    ({"norm": "l2", "eps": 0.1, "long_steps": "trim"}, "method_options.attack.long_steps must be one of refuse, cut"),
-    ({"norm": "l2", "eps": "x"}, "method_options.attack.eps"),
+     "method_options.attack: step_size: one linf sign step of size 0.02 has linf length 0.02"),
+    ({"norm": "l3", "eps": 0.1}, "method_options.attack: unknown norm 'l3'; choose from: "),
+    ({"norm": "l2", "eps": 0.1, "stepsize": 0.1}, "method_options.attack: attack 'pgd' has no option 'stepsize'; "
+                                                  "its options: steps,"),
+    ({"norm": "l2", "eps": 0.1, "long_steps": "trim"},
+     "method_options.attack: option long_steps of attack 'pgd' must be one of refuse, cut, got 'trim'"),
+    ({"norm": "l2", "eps": "x"}, "method_options.attack: eps"),
+    ({"name": "fgsm", "norm": "l2", "eps": 0.1, "steps": 3}, "method_options.attack: attack 'fgsm' has no option"),
 ])
 def test_train_cell_attack_refused_as_the_run_would(attack, expected):
     with pytest.raises(ConfigError) as err:
@@ -151,7 +159,7 @@ def attack_stage(**params):
 
 def test_attack_stage_sign_steps_use_the_train_cells_dataset():
     normal = {"norm": "l2", "eps": 0.5, "steps": 10}
-    sign = attack_stage(norms="l2", l2_step="sign", steps=10, step_size=0.02)
+    sign = attack_stage(norms="l2", options={"l2_step": "sign", "steps": 10, "step_size": 0.02})
     assert check_study(spec_of(train_stage({"name": "fashion_mnist"}, normal), sign))
     spec = spec_of(train_stage({"name": "cifar10"}, normal), sign)
     for cell in spec.cells():  # each cell alone is fine: the input size is its train cell's
@@ -159,17 +167,18 @@ def test_attack_stage_sign_steps_use_the_train_cells_dataset():
     with pytest.raises(ConfigError) as err:
         check_study(spec)
     message = one_line(err)
-    assert message.startswith("stages.attack.params (cell attack): attack (l2, eps 0.5): step_size: ")
+    assert message.startswith("stages.attack.params (cell attack): attack pgd (l2, eps 0.5): step_size: ")
     assert "over 3072 input values" in message
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({"norms": "linf", "eps": [0.01, 0.1], "steps": 40, "step_size": 0.05},
-     "attack (linf, eps 0.01): step_size: one linf sign step of size 0.05"),
-    ({"norms": "l2", "steps": 2, "step_size_factor": 5},
-     "attack (l2, eps 0.5 (step_size_factor 5 * eps / steps)): step_size:"),
-    ({"norms": "l2,linf", "eps": {"l2": 1, "linf": 0.1}, "steps": 4, "step_size_factor": {"l2": 2.5, "linf": 9}},
-     "attack (linf, eps 0.1 (step_size_factor 9 * eps / steps))"),
+    ({"norms": "linf", "eps": [0.01, 0.1], "options": {"steps": 40, "step_size": 0.05}},
+     "attack pgd (linf, eps 0.01): step_size: one linf sign step of size 0.05"),
+    ({"norms": "l2", "options": {"steps": 2, "step_size_factor": 5}},
+     "attack pgd (l2, eps 0.5 (step_size_factor 5 * eps / steps)): step_size:"),
+    ({"norms": "l2,linf", "eps": {"l2": 1, "linf": 0.1}, "options": {"steps": 4},
+      "norm_options": {"l2": {"step_size_factor": 2.5}, "linf": {"step_size_factor": 9}}},
+     "attack pgd (linf, eps 0.1 (step_size_factor 9 * eps / steps))"),
 ])
 def test_attack_stage_long_steps_are_refused_without_the_input_size(params, expected):
     with pytest.raises(ConfigError) as err:
@@ -177,75 +186,93 @@ def test_attack_stage_long_steps_are_refused_without_the_input_size(params, expe
     assert expected in one_line(err)
 
 
-
 def test_attack_stage_long_steps_cut_passes_the_check_that_refuse_fails():
-    params = {"norms": "linf", "eps": [0.01, 0.1], "steps": 40, "step_size": 0.05}
+    options = {"steps": 40, "step_size": 0.05}
     train = train_stage({"name": "mnist"}, {"norm": "l2", "eps": 0.5})
-    with pytest.raises(ConfigError, match="step_size: one linf sign step of size 0.05"):
-        check_study(spec_of(train, attack_stage(**params, long_steps="refuse")))
-    check_study(spec_of(train, attack_stage(**params, long_steps="cut")))  # cut to 2 * eps = 0.02 at 0.01
-    with pytest.raises(ConfigError, match="long_steps"):
-        check_study(spec_of(train, attack_stage(**params, long_steps="clip")))
 
-# (kind, params, expected message, whether the kind itself refuses them before any work with ConfigError)
+    def stage(**extra):
+        return attack_stage(norms="linf", eps=[0.01, 0.1], options={**options, **extra})
+
+    with pytest.raises(ConfigError, match="step_size: one linf sign step of size 0.05"):
+        check_study(spec_of(train, stage(long_steps="refuse")))
+    check_study(spec_of(train, stage(long_steps="cut")))  # cut to 2 * eps = 0.02 at 0.01
+    with pytest.raises(ConfigError, match="long_steps"):
+        check_study(spec_of(train, stage(long_steps="clip")))
+
+
+def test_attack_stage_takes_any_registered_attack():
+    train = train_stage({"name": "mnist"}, {"norm": "l2", "eps": 0.5})
+    assert check_study(spec_of(train, attack_stage(norms="l2,linf", attack="fgsm")))
+    with pytest.raises(ConfigError, match=r"attack\.options: attack 'fgsm' has no option 'steps'"):
+        check_study(spec_of(train, attack_stage(attack="fgsm", options={"steps": 3})))
+
+
+# (kind, params, expected message); unless marked, the kind itself refuses them too, before it reads anything
+BUILT = "the attack's checker: robust_accuracy_table refuses them before any attack runs"
 BAD = [
-    ("attack", {"step_size_factor": 0}, "attack.step_size_factor must be > 0", True),
-    ("attack", {"step_size_factor": -2.5}, "attack.step_size_factor must be > 0", True),
-    ("attack", {"step_size_factor": "x"}, "attack.step_size_factor", True),
-    ("attack", {"step_size_factor": None}, "attack.step_size_factor", True),
-    ("attack", {"step_size_factor": {"l2": 0}}, "attack.step_size_factor.l2 must be > 0", True),
-    ("attack", {"step_size_factor": {"l3": 1}}, "attack.step_size_factor: a factor per norm (l2, linf), got 'l3'",
-     True),
-    ("attack", {"norms": "l2,linf", "step_size_factor": {"l2": 1}},
-     "attack.step_size_factor: give one factor per norm (l2, linf), got l2", True),
-    ("attack", {"step_size": 0.1, "step_size_factor": 2}, "attack: give step_size or step_size_factor, not both",
-     True),
-    ("attack", {"norms": "l2,linf", "eps": {"l2": 1}}, "attack.eps: no radii for linf", True),
-    ("attack", {"objective": "hinge"}, "attack.objective: choose from xent, cw", False),
-    ("attack", {"l2_step": "diag"}, "attack.l2_step: choose from normalized, sign", False),
-    ("saliency", {"clip": "yes"}, "saliency.clip: true or false, got 'yes'", True),
-    ("saliency", {"clip": None}, "saliency.clip: true or false", True),
-    ("saliency", {"include_clean": 1}, "saliency.include_clean: true or false, got 1", True),
-    ("saliency", {"threshold_mode": "lower"}, "saliency.threshold_mode: choose from two_sided, upper", True),
-    ("roar", {"methods": "random", "label": "gold"}, "roar.label: choose from predicted, true", True),
-    ("roar", {"methods": "random", "ties": "first"}, "roar.ties: choose from random, index", True),
-    ("roar", {"methods": "random", "end_point": "zero"}, "roar.end_point: choose from chance, none", True),
-    ("toy", {"geometry": "round"}, "toy.geometry: choose from kim_notebook, tilted", True),
-    ("toy", {"random_start": "no"}, "toy.random_start: true or false", True),
-    ("toy", {"step_size": 0}, "toy.step_size must be > 0", False),
-    ("toy", {"step_size": "two"}, "toy.step_size", True),
-    ("manifold", {"step_size": -1}, "manifold.step_size must be >= 0", False),
-    ("manifold", {"random_start": 1}, "manifold.random_start: true or false", True),
-    ("manifold", {"kappa": -1}, "manifold.kappa must be >= 0", False),
-    ("manifold", {"kappa": None}, "manifold.kappa", False),
-    ("manifold", {"projection": "mode"}, "manifold.projection: choose from mean, sample", True),
+    ("attack", {"options": {"step_size_factor": -2.5}}, "attack pgd (l2, eps 0.5 (step_size_factor -2.5 * eps / steps))",
+     BUILT),
+    ("attack", {"options": {"step_size_factor": "x"}}, "option step_size_factor of attack 'pgd' must be float"),
+    ("attack", {"options": {"step_size_factor": None}}, "option step_size_factor of attack 'pgd' must be float"),
+    ("attack", {"norm_options": {"l2": {"step_size_factor": -1}}}, "attack pgd (l2, eps 0.5 (step_size_factor -1",
+     BUILT),
+    ("attack", {"norm_options": {"l3": {"step_size_factor": 1}}},
+     "attack.norm_options: give options for the attacked norms (l2), got l3"),
+    ("attack", {"norm_options": {"l2": 2.5}}, "attack.norm_options.l2 must be a mapping of options, got 2.5"),
+    ("attack", {"norms": "l2,linf", "eps": {"l2": 1}}, "attack.eps: no radii for linf"),
+    ("attack", {"options": {"objective": "hinge"}}, "objective", BUILT),
+    ("attack", {"options": {"l2_step": "diag"}}, "option l2_step of attack 'pgd' must be one of normalized, sign"),
+    ("saliency", {"options": {"smoothgrad": {"clip": "yes"}}},
+     "saliency.options.smoothgrad: option clip of attribution 'smoothgrad' must be bool, got 'yes'"),
+    ("saliency", {"options": {"smoothgrad": {"include_clean": 1}}},
+     "option include_clean of attribution 'smoothgrad' must be bool, got 1"),
+    ("saliency", {"options": {"gradient": {"samples": 3}}}, "attribution 'gradient' has no option 'samples'"),
+    ("saliency", {"options": {"smoothgrad": {"bounds": [0, 1]}}}, "attribution 'smoothgrad' has no option 'bounds'"),
+    ("saliency", {"threshold_mode": "lower"}, "option threshold_mode of kind 'saliency' must be one of two_sided, upper"),
+    ("roar", {"methods": "random", "label": "gold"}, "option label of kind 'roar' must be one of predicted, true"),
+    ("roar", {"methods": "random", "ties": "first"}, "option ties of kind 'roar' must be one of random, index"),
+    ("roar", {"methods": "random", "end_point": "zero"}, "option end_point of kind 'roar' must be one of chance, none"),
+    ("roar", {"methods": "random", "fractions": [0.5, 1.5]}, "roar.fractions: give one or more fractions in [0, 1]"),
+    ("roar", {"methods": "random", "options": {"random": {"sigma": 1}}}, "attribution 'random' has no option 'sigma'"),
+    ("toy", {"geometry": "round"}, "option geometry of kind 'toy' must be one of kim_notebook, tilted"),
+    ("toy", {"random_start": "no"}, "option random_start of kind 'toy' must be bool"),
+    ("toy", {"step_size": 0}, "toy.step_size must be > 0"),
+    ("toy", {"step_size": "two"}, "option step_size of kind 'toy' must be float or none"),
+    ("toy", {"eps": [0.5, 0.5]}, "toy.eps: duplicate radii"),
+    ("tsipras", {"n_test": 0}, "tsipras.n_test must be an integer >= 1, got 0"),
 ]
 
 
-@pytest.mark.parametrize("kind, params, expected, kind_refuses", BAD, ids=[f"{b[0]}-{b[2][:40]}" for b in BAD])
-def test_bad_new_params_are_refused(kind, params, expected, kind_refuses, tmp_path):
+@pytest.mark.parametrize("kind, params, expected, later", [(*b, None)[:4] for b in BAD],
+                         ids=[f"{b[0]}-{b[2][:40]}" for b in BAD])
+def test_bad_params_are_refused_by_the_check_and_the_kind(kind, params, expected, later, tmp_path):
     if kind == "attack":
         params = {"eps": 0.5, **params}
     with pytest.raises(ConfigError) as err:
-        KIND_CHECKS[kind](params)
+        if kind == "attack":  # the attacks are built by the study check
+            check_study(spec_of(train_stage({"name": "mnist"}, {"norm": "l2", "eps": 0.5}), attack_stage(**params)))
+        else:
+            check_params(kind, params)
     assert expected in one_line(err)
-    if kind_refuses:  # never stricter than the kind: it refuses them too, before loading anything
-        run = tmp_path / "run"
-        run.mkdir()
-        (run / "model.keras").write_bytes(b"")  # the attack kind wants its dependency first
-        with pytest.raises(ConfigError):
-            KINDS[kind](dict(params), {"train": run} if kind == "attack" else {}, tmp_path)
+    if later:
+        return
+    # never stricter than the kind: it refuses them too, before loading anything
+    with pytest.raises(ConfigError):
+        run_kind(kind, dict(params), {}, tmp_path)
 
 
 @pytest.mark.parametrize("kind, params", [
-    ("attack", {"eps": 0.5, "step_size_factor": 2.5}),
-    ("attack", {"norms": ["l2", "linf"], "eps": {"l2": 1, "linf": "8/255"}, "step_size_factor": {"l2": 5.1, "linf": 10},
-                "step_size": None, "objective": "cw", "l2_step": "normalized"}),
-    ("saliency", {"clip": True, "include_clean": False, "threshold_mode": "upper"}),
+    ("attack", {"eps": 0.5, "options": {"step_size_factor": 2.5}}),
+    ("attack", {"norms": ["l2", "linf"], "eps": {"l2": 1, "linf": "8/255"},
+                "options": {"step_size": None, "objective": "cw", "l2_step": "normalized"},
+                "norm_options": {"l2": {"step_size_factor": 5.1}, "linf": {"step_size_factor": 10}}}),
+    ("attack", {"eps": [0.1, "8/255"], "norms": "linf", "attack": "fgsm"}),
+    ("saliency", {"options": {"smoothgrad": {"clip": True, "include_clean": False}}, "threshold_mode": "upper"}),
     ("roar", {"methods": "random", "label": "true", "ties": "index", "end_point": "none"}),
     ("toy", {"geometry": "tilted", "step_size": None, "random_start": True}),
     ("toy", {"step_size": 2}),
     ("manifold", {"step_size": None, "random_start": False, "kappa": 500, "projection": "sample"}),
 ])
-def test_good_new_params_pass(kind, params):
-    KIND_CHECKS[kind](params)
+def test_good_params_pass(kind, params):
+    full = check_params(kind, params)
+    assert set(full) == {option.name for option in KINDS[kind].options}

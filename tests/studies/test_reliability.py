@@ -19,18 +19,25 @@ from tfrobust.config import ConfigError
 from tfrobust.reports import write_report
 from tfrobust.reports.files import is_temp_name, temp_name_pid
 from tfrobust.reports.frame import LedgerError, load_study, read_ledger
-from tfrobust.studies import KINDS, Ledger, load_study_spec, run_study, study_spec_from_dict
-from tfrobust.studies.check import _SCHEMAS, KIND_CHECKS, check_study
+from tfrobust.studies import (
+    KINDS,
+    Ledger,
+    load_study_spec,
+    run_kind,
+    run_study,
+    study_spec_from_dict,
+)
+from tfrobust.studies.check import KIND_CHECKS, check_params, check_study
 from tfrobust.studies.leftovers import pid_alive, remove_leftovers
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "studies").glob("*.yaml"))
 
 
-def fake_kind(params, deps, out_dir):
+def fake_kind(deps, out_dir, *, v: float = 0.0):
     with Path(os.environ["STUDY_COUNT_FILE"]).open("a") as f:
         f.write(out_dir.name + "\n")
-    value = float(params.get("v", 0)) + sum(float((d / "value.txt").read_text()) for d in deps.values())
+    value = v + sum(float((d / "value.txt").read_text()) for d in deps.values())
     (out_dir / "value.txt").write_text(str(value))
     (out_dir / "plot.png").write_bytes(PNG)
     return {"value": value}
@@ -54,7 +61,7 @@ STUDY = {
 @pytest.fixture
 def counted(tmp_path, monkeypatch):
     """Registers the fake kind; returns a function giving the cells computed since the last call."""
-    monkeypatch.setitem(KINDS, "fake", fake_kind)
+    KINDS.add("fake", fake_kind)
     path = tmp_path / "count.txt"
     monkeypatch.setenv("STUDY_COUNT_FILE", str(path))
 
@@ -63,7 +70,8 @@ def counted(tmp_path, monkeypatch):
         path.unlink(missing_ok=True)
         return names
 
-    return calls
+    yield calls
+    KINDS.remove("fake")
 
 
 def write_config(tmp_path, values=None):
@@ -314,24 +322,40 @@ def with_stage(params, kind="toy", preset=None):
 @pytest.mark.parametrize("kind, params, expected", [
     ("toy", {"epoch": 3}, "stages.late.params (cell late__seed-0): unknown param(s) epoch (did you mean epochs?) "
                           "for kind toy; known: eps, epochs,"),
-    ("toy", {"epochs": "three"}, "stages.late.params (cell late__seed-0): toy.epochs must be an integer >= 1, "
-                                 "got 'three'"),
+    ("toy", {"epochs": "three"}, "stages.late.params (cell late__seed-0): toy: option epochs of kind 'toy' must be "
+                                 "int, got 'three'"),
     ("toy", {"eps": [0, -1]}, "toy.eps must be >= 0"),
     ("toy", {"seed": "${seed}", "n": 0}, "toy.n must be an integer >= 1, got 0"),
-    ("attack", {"eps": [1], "steps": "ten"}, "attack.steps must be an integer >= 0, got 'ten'"),
-    ("attack", {"steps": 3}, "attack.eps: required"),
+    ("attack", {"eps": [1], "options": {"steps": "ten"}}, "attack.options: option steps of attack 'pgd' must be int, "
+                                                          "got 'ten'"),
+    ("attack", {"eps": [1], "options": {"stepz": 3}}, "attack.options: attack 'pgd' has no option 'stepz'"),
+    ("attack", {"eps": [1], "steps": 3}, "unknown param(s) steps for kind attack; known: eps, norms, attack, options,"),
+    ("attack", {"options": {"steps": 3}}, "kind 'attack' needs option(s) eps"),
     ("attack", {"eps": {"l2": [1, "x"]}}, "attack.eps.l2"),
-    ("attack", {"eps": 1, "norms": "l3"}, "attack.norms: choose from l2, linf"),
+    ("attack", {"eps": 1, "norms": "l3"}, "attack.norms: choose from "),
+    ("attack", {"eps": 1, "attack": "cw_l2"}, "unknown attack 'cw_l2'; choose from: "),
+    ("attack", {"eps": 1, "norm_options": {"linf": {"step_size_factor": 2}}},
+     "attack.norm_options: give options for the attacked norms (l2), got linf"),
+    ("attack", {"eps": 1, "norm_options": {"l2": {"step_size_factor": "x"}}},
+     "attack.norm_options.l2: option step_size_factor of attack 'pgd' must be float, got 'x'"),
+    ("saliency", {"methods": "gradient", "options": {"smoothgrad": {"sample": 3}}},
+     "saliency.options.smoothgrad: attribution 'smoothgrad' has no option 'sample'"),
+    ("saliency", {"options": {"smothgrad": {}}}, "saliency.options: unknown attribution 'smothgrad'"),
+    ("saliency", {"permute": 1.5}, "saliency.permute must be a fraction in [0, 1], got 1.5"),
     ("roar", {"methods": "gradient", "modes": "both"}, "roar.modes"),
     ("tsipras", {"trainings": "robust"}, "tsipras.trainings"),
-    ("tsipras", {"theorem": "yes"}, "tsipras.theorem: true or false"),
+    ("tsipras", {"theorem": "yes"}, "tsipras: option theorem of kind 'tsipras' must be bool, got 'yes'"),
+    ("examples", {"eps": "x"}, "examples: option eps of kind 'examples' must be float"),
     ("examples", {"eps": 1, "interpolation": 1}, "examples.interpolation"),
-    ("manifold", {"eps": "x"}, "manifold.eps"),
-    ("linear", {"classes": [5]}, "linear.classes"),
-    ("vaegan", {"data": {"nam": "mnist"}}, "vaegan.data: unknown field(s) nam"),
-    ("train", {"epoch": 1}, "stages.late.params (cell late__seed-0): config: unknown field(s) epoch"),
+    ("vaegan", {"data": {"nam": "mnist"}}, "vaegan.data: unknown param(s) nam"),
+    ("manifold", {"eps": "x"}, "manifold: option eps of kind 'manifold' must be float"),
+    ("linear", {"classes": [5]}, "linear: option classes of kind 'linear' must be (int, int), got [5]"),
+    ("vaegan", {"epochs": "x"}, "vaegan: option epochs of kind 'vaegan'"),
+    ("train", {"epoch": 1}, "stages.late.params (cell late__seed-0): unknown param(s) epoch (did you mean epochs?) "
+                            "for kind train; known: data, model,"),
     ("train", {"epochs": 0}, "epochs"),
     ("train", {"optimizer": {"name": "adam", "learning_rat": 0.1}}, "optimizer: unknown field(s) learning_rat"),
+    ("train", {"method": "jr", "method_options": {"lambda_jj": 1}}, "method_options: method 'jr' has no option"),
 ])
 def test_check_study_names_stage_cell_and_param(kind, params, expected, tmp_path):
     spec = with_stage(params, kind)
@@ -339,9 +363,9 @@ def test_check_study_names_stage_cell_and_param(kind, params, expected, tmp_path
         check_study(spec)
     message = str(err.value)
     assert expected in message and len(message.splitlines()) == 1, message
-    if kind not in ("train", "attack"):  # the kind itself refuses them too (attack first wants its model)
-        with pytest.raises(ConfigError):
-            KINDS[kind]({k: (0 if v == "${seed}" else v) for k, v in params.items()}, {}, tmp_path)
+    # never stricter than the run: the kind refuses them too, before it reads its dependencies
+    with pytest.raises(ConfigError):
+        run_kind(kind, {k: (0 if v == "${seed}" else v) for k, v in params.items()}, {}, tmp_path)
 
 
 def test_check_study_sees_preset_overrides_and_accepts_good_params():
@@ -352,7 +376,10 @@ def test_check_study_sees_preset_overrides_and_accepts_good_params():
     good = [("attack", {"norms": "l2,linf", "eps": {"l2": [1, 2], "linf": ["8/255"]}, "limit": None}),
             ("train", {"method": "adversarial", "method_options": {"attack": {"eps": 0}}, "epochs": 1}),
             ("roar", {"methods": ["gradient", "random"], "fill": 0.5, "fractions": 0.5}),
-            ("linear", {"limit": None, "eps_test": "0.1", "parts": "table,top_k", "top_k": 5})]
+            ("linear", {"limit": None, "eps_test": ["0.1"], "parts": "table,top_k", "top_k": [5]}),
+            ("saliency", {"methods": "gradient", "options": {"smoothgrad": {"samples": 3}}}),
+            ("attack", {"eps": "8/255", "norms": ["l2", "linf"], "options": {"steps": 4},
+                        "norm_options": {"linf": {"step_size_factor": 1.0}}})]
     for kind, params in good:
         assert len(check_study(with_stage(params, kind))) == 4
 
@@ -391,7 +418,30 @@ def test_paper_configs_pass_the_check(config):
         assert check_study(spec, preset)
 
 
-def test_check_rules_name_known_params():
-    assert set(KIND_CHECKS) == {"train", *_SCHEMAS} and set(KIND_CHECKS) <= set(KINDS)
-    for kind, (known, rules, required) in _SCHEMAS.items():
-        assert set(rules) <= set(known) and set(required) <= set(known), kind
+#: a value for each required param
+REQUIRED = {"attack": {"eps": 0.5}, "roar": {"methods": "random"}, "examples": {"eps": 0.5}}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kinds_defaults_pass_its_own_checks(kind):
+    """The signature's literal defaults are valid params (no default the kind itself would refuse)."""
+    entry = KINDS[kind]
+    assert entry.options and all(option.type.kind != "any" for option in entry.options), entry.describe()
+    full = check_params(kind, REQUIRED.get(kind, {}))
+    assert set(full) == {option.name for option in entry.options}
+
+
+def test_kind_checks_of_a_kind_added_at_run_time(tmp_path, counted):
+    def refuse_big(params):
+        if params["v"] > 100:
+            raise ConfigError(f"fake.v must be <= 100, got {params['v']:g}")
+
+    spec = study_spec_from_dict({"name": "added", "stages": [{"name": "s", "kind": "fake", "params": {"v": 101}}]})
+    assert check_study(spec)  # a kind added at run time: its signature only
+    KIND_CHECKS["fake"] = refuse_big
+    try:
+        with pytest.raises(ConfigError, match=r"^stages\.s\.params \(cell s\): fake\.v must be <= 100, got 101$"):
+            run_study(spec, tmp_path / "s", progress=False)
+    finally:
+        del KIND_CHECKS["fake"]
+    assert counted() == [] and not (tmp_path / "s").exists()

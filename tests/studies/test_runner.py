@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tfrobust.config import ConfigError
 from tfrobust.studies import (
     KINDS,
     Ledger,
     parse_shard,
+    run_kind,
     run_study,
     select_shard,
     study_spec_from_dict,
 )
 
 
-def fake_kind(params, deps, out_dir):
+def fake_kind(deps, out_dir, *, v: float = 0.0, fail: bool = False):
     count = Path(os.environ["STUDY_COUNT_FILE"])
     with count.open("a") as f:
         f.write(out_dir.name + "\n")
@@ -34,9 +36,9 @@ def fake_kind(params, deps, out_dir):
         if os.environ.get("STUDY_KILL_MODE") == "interrupt":
             raise KeyboardInterrupt
         os._exit(3)  # a killed process: no cleanup, the row stays `running`
-    if params.get("fail"):
+    if fail:
         raise RuntimeError("planted failure\nsecond line")
-    value = float(params.get("v", 0)) + sum(float((d / "value.txt").read_text()) for d in deps.values())
+    value = v + sum(float((d / "value.txt").read_text()) for d in deps.values())
     (out_dir / "value.txt").write_text(str(value))
     return {"value": value, "nested": {"deps": len(deps)}}
 
@@ -63,7 +65,7 @@ def study(**grid_a):
 @pytest.fixture
 def counted(tmp_path, monkeypatch):
     """Registers the fake kind; returns a function giving the cells computed since the last call."""
-    monkeypatch.setitem(KINDS, "fake", fake_kind)
+    KINDS.add("fake", fake_kind)
     path = tmp_path / "count.txt"
     monkeypatch.setenv("STUDY_COUNT_FILE", str(path))
 
@@ -72,7 +74,8 @@ def counted(tmp_path, monkeypatch):
         path.unlink(missing_ok=True)
         return names
 
-    return calls
+    yield calls
+    KINDS.remove("fake")
 
 
 def run(values, out, **kwargs):
@@ -194,3 +197,27 @@ def test_parse_shard():
     for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
         with pytest.raises(ValueError, match="--shard"):
             parse_shard(bad)
+
+
+def test_params_are_checked_by_the_kinds_signature_before_any_cell(tmp_path, counted):
+    values = study()
+    values["stages"][1]["params"] = {"v": "${b}", "w": 1}
+    with pytest.raises(ConfigError, match=r"^stages\.attack\.params \(cell attack__a-x__b-1\): unknown param\(s\) w "
+                                          r"for kind fake; known: v, fail$"):
+        run(values, tmp_path / "s")
+    values["stages"][1]["params"] = {"v": "ten"}
+    with pytest.raises(ConfigError, match=r"\(cell attack__a-x__b-1\): .*option v of kind 'fake' must be float, "
+                                          r"got 'ten'"):
+        run(values, tmp_path / "s")
+    assert counted() == [] and not (tmp_path / "s").exists()
+
+
+def test_run_kind_converts_params_by_the_signature(tmp_path, counted):
+    (tmp_path / "dep").mkdir()
+    (tmp_path / "dep" / "value.txt").write_text("2.5")
+    (tmp_path / "cell").mkdir()
+    metrics = run_kind("fake", {"v": 1}, {"dep": tmp_path / "dep"}, tmp_path / "cell")
+    assert metrics == {"value": 3.5, "nested": {"deps": 1}} and counted() == ["cell"]
+    with pytest.raises(ConfigError, match="option fail of kind 'fake' must be bool, got 'yes'"):
+        run_kind("fake", {"fail": "yes"}, {}, tmp_path / "cell")
+    assert counted() == []

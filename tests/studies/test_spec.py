@@ -142,3 +142,33 @@ def test_bad_generators_name_the_key(generator, message):
               "stages": [{"name": "s", "kind": "fake", "params": {"v": "${scale}"}}]}
     with pytest.raises(ConfigError, match=rf"grid\.scale.*{message}|{message}"):
         study_spec_from_dict(values, kinds=KINDS)
+
+
+def test_loading_and_checking_a_spec_imports_no_tensorflow():
+    """Every shipped config loads, a study whose cells build no attack is checked, and every kind's params
+    are checked (signature and semantic checks), without TensorFlow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    code = (
+        "import sys, glob\n"
+        "from tfrobust.studies import load_study_spec\n"
+        "from tfrobust.studies.check import check_study\n"
+        "specs = [load_study_spec(p) for p in sorted(glob.glob('configs/studies/*.yaml'))]\n"
+        "assert len(specs) >= 20\n"
+        "for name in ('kim2019_fig3b', 'tsipras2019_theorems'):\n"
+        "    spec = load_study_spec(f'configs/studies/{name}.yaml')\n"
+        "    for preset in (None, *spec.presets):\n"
+        "        assert check_study(spec, preset)\n"
+        "from tfrobust.registry import KINDS\n"
+        "from tfrobust.studies.check import check_params\n"
+        "required = {'attack': {'eps': 1}, 'roar': {'methods': 'random'}, 'examples': {'eps': 1}}\n"
+        "for kind in KINDS:\n"
+        "    check_params(kind, required.get(kind, {}))  # the signature and the kind module's check_params\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]

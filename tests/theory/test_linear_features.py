@@ -217,3 +217,25 @@ def test_bad_input_raises_value_error(task):
         train_linear(train, eps=-0.1)
     with pytest.raises(ValueError, match="at most"):
         top_k_features(np.zeros(4), 5)
+
+
+def test_integer_options_use_the_one_validator():
+    from tfrobust.theory.linear_features.maths import check_positive_ints
+
+    assert check_positive_ints("sizes", np.array([30, 10, 30])) == (30, 10)  # arrays too; unique, in order
+    assert check_positive_ints("top_k", [5, 2.0]) == (5, 2)
+    for bad in ([], [0], [1.5], [True], "12", np.zeros((1, 2), int)):
+        with pytest.raises(ValueError, match="^top_k must be"):
+            check_positive_ints("top_k", bad)
+    with pytest.raises(ValueError, match="^k must be an integer >= 1"):
+        top_k_features(np.zeros(4), 1.5)
+    with pytest.raises(ValueError, match="^steps must be an integer >= 2"):
+        interpolate(np.zeros(2), np.ones(2), 1)
+
+
+def test_the_package_api_is_the_theory_api():
+    import tfrobust.theory as theory
+    import tfrobust.theory.linear_features as linear_features
+
+    for name in linear_features.__all__:
+        assert getattr(theory, name) is getattr(linear_features, name), name

@@ -128,10 +128,12 @@ def test_jacobian_norm_bad_arguments(kwargs, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"method": "saliency"}, "method"),
+    ({"method": "saliency"}, "method: unknown attribution 'saliency'"),
     ({"every": 0}, "every"),
     ({"max_images": 0}, "max_images"),
     ({"options": [1]}, "options"),
+    ({"options": {"noise": 1}}, "options: attribution 'logit_gradient' has no option 'noise'"),
+    ({"method": "smoothgrad", "options": {"samples": "many"}}, "option samples of attribution 'smoothgrad'"),
     ({"y": Y[:3]}, "y must"),
     ({"x": np.zeros((8, 1, 2, 2, 1))}, "x must"),
     ({"out_dir": None}, "out_dir"),

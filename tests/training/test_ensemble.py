@@ -15,16 +15,6 @@ B0 = np.array([0.1, -0.2, 0.05], dtype="float32")
 LR = 0.5
 
 
-def linear_model():
-    inputs = keras.Input((3,))
-    outputs = keras.layers.Dense(
-        3,
-        kernel_initializer=keras.initializers.Constant(W0),
-        bias_initializer=keras.initializers.Constant(B0),
-    )(inputs)
-    return keras.Model(inputs, outputs)
-
-
 def tiny_cnn():
     inputs = keras.Input((6, 6, 1))
     h = keras.layers.Conv2D(2, 3, activation="relu")(inputs)
@@ -60,8 +50,8 @@ def compile_(ensemble, mode, optimizer=None):
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
-def test_each_member_gets_the_gradient_of_its_own_loss(mode):
-    ensemble = Ensemble([linear_model(), linear_model()], [lambda x: x, double])
+def test_each_member_gets_the_gradient_of_its_own_loss(mode, linear_model):
+    ensemble = Ensemble([linear_model(W0, B0), linear_model(W0, B0)], [lambda x: x, double])
     compile_(ensemble, mode)
     logs = ensemble.train_on_batch(X, Y, return_dict=True)
     for member, x in zip(ensemble.members, (X, 2.0 * X)):
@@ -72,8 +62,8 @@ def test_each_member_gets_the_gradient_of_its_own_loss(mode):
     np.testing.assert_allclose(logs["loss"], logs["m0_loss"] + logs["m1_loss"], rtol=1e-6)
 
 
-def test_input_fns_are_applied_per_member():
-    ensemble = Ensemble([linear_model(), linear_model()], [lambda x: x, zeros])
+def test_input_fns_are_applied_per_member(linear_model):
+    ensemble = Ensemble([linear_model(W0, B0), linear_model(W0, B0)], [lambda x: x, zeros])
     compile_(ensemble, "graph")
     ensemble.train_on_batch(X, Y)
     (w0, b0), (w1, b1) = (m.get_weights() for m in ensemble.members)
@@ -87,8 +77,8 @@ def test_input_fns_are_applied_per_member():
     np.testing.assert_allclose(logs["m1_loss"], expected, rtol=1e-5)
 
 
-def test_member_accuracies_match_evaluate_and_the_members():
-    ensemble = Ensemble([linear_model(), linear_model()], [lambda x: x, lambda x: -x])
+def test_member_accuracies_match_evaluate_and_the_members(linear_model):
+    ensemble = Ensemble([linear_model(W0, B0), linear_model(W0, B0)], [lambda x: x, lambda x: -x])
     compile_(ensemble, "graph")
     data = tf.data.Dataset.from_tensor_slices((X, Y)).batch(3)
     accuracies = member_accuracies(ensemble, data)
@@ -162,20 +152,22 @@ def one_line(excinfo):
 
 @pytest.mark.parametrize(("members", "fns", "match"), [
     ([], None, "empty"),
-    ([linear_model], None, "members\\[0\\] must be a keras.Model"),
+    ("factory", None, "members\\[0\\] must be a keras.Model"),
     ("model", None, "sequence of keras.Model"),
     ("linear", [lambda x: x], "len\\(input_fns\\) = 1 != len\\(members\\) = 2"),
     ("same", None, "distinct"),
     ("linear", [lambda x: x, 3], "input_fns\\[1\\] must be callable"),
 ])
-def test_bad_members_raise_one_line_value_errors(members, fns, match):
-    if members == "linear":
-        members = [linear_model(), linear_model()]
+def test_bad_members_raise_one_line_value_errors(members, fns, match, linear_model):
+    if members == "factory":  # the model-building function itself, not a model
+        members = [linear_model]
+    elif members == "linear":
+        members = [linear_model(W0, B0), linear_model(W0, B0)]
     elif members == "same":
-        model = linear_model()
+        model = linear_model(W0, B0)
         members = [model, model]
     elif members == "model":
-        members = linear_model()
+        members = linear_model(W0, B0)
     with pytest.raises(ValueError, match=match) as excinfo:
         Ensemble(members, fns)
     one_line(excinfo)
@@ -184,8 +176,8 @@ def test_bad_members_raise_one_line_value_errors(members, fns, match):
         fit_members(members, fns, data, data, epochs=1, optimizer=keras.optimizers.SGD)
 
 
-def test_compile_refuses_what_would_couple_or_confuse_members():
-    ensemble = Ensemble([linear_model(), linear_model()])
+def test_compile_refuses_what_would_couple_or_confuse_members(linear_model):
+    ensemble = Ensemble([linear_model(W0, B0), linear_model(W0, B0)])
     with pytest.raises(ValueError, match="global_clipnorm") as excinfo:
         ensemble.compile(optimizer=keras.optimizers.Adam(global_clipnorm=1.0))
     one_line(excinfo)
@@ -195,6 +187,6 @@ def test_compile_refuses_what_would_couple_or_confuse_members():
         ensemble.compile(optimizer="sgd", loss=lambda y, p: p)
     data = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4)
     with pytest.raises(ValueError, match="epochs"):
-        fit_members([linear_model()], None, data, data, epochs=0, optimizer=keras.optimizers.SGD)
+        fit_members([linear_model(W0, B0)], None, data, data, epochs=0, optimizer=keras.optimizers.SGD)
     with pytest.raises(ValueError, match="optimizer\\(\\) must return"):
-        fit_members([linear_model()], None, data, data, epochs=1, optimizer=lambda: "sgd")
+        fit_members([linear_model(W0, B0)], None, data, data, epochs=1, optimizer=lambda: "sgd")

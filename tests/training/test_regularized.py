@@ -7,6 +7,7 @@ float64. A BatchNorm model is checked the same way against a loss evaluated
 eagerly, outside the template.
 """
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -28,14 +29,19 @@ B0 = np.array([0.1, -0.2, 0.05])
 LD, LM, LJ = 0.7, 0.3, 0.4
 
 
-def linear_model(dtype="float32", w=W0, b=B0):
-    inputs = keras.Input((D,), dtype=dtype)
-    outputs = keras.layers.Dense(
-        K, dtype=dtype,
-        kernel_initializer=keras.initializers.Constant(w),
-        bias_initializer=keras.initializers.Constant(b),
-    )(inputs)
-    return keras.Model(inputs, outputs)
+def factory_args(factory):
+    """Command-line arguments that let a subprocess script load the same model factory (file, name)."""
+    return [inspect.getfile(factory), factory.__name__]
+
+
+#: Subprocess preamble: ``linear_model`` = the function named by argv[3] in the file argv[2] (the fixture's factory).
+LOAD_FACTORY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("test_fixtures", sys.argv[2])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+linear_model = getattr(fixtures, sys.argv[3])
+"""
 
 
 def bn_model():
@@ -103,8 +109,8 @@ def ir_data(x=X, t=T, y=Y, dtype="float32"):
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
-def test_ir_step_matches_the_finite_difference_gradient_of_eq9(mode):
-    model = InterpretationRegularizedModel(linear_model(), lambda_d=LD, lambda_m=LM)
+def test_ir_step_matches_the_finite_difference_gradient_of_eq9(mode, linear_model):
+    model = InterpretationRegularizedModel(linear_model(W0, B0), lambda_d=LD, lambda_m=LM)
     compile_(model, lr=1.0, jit=mode == "jit", run_eagerly=mode == "eager")
     got = one_step_gradients(model, ir_data())
     want = numeric_gradient(linear_ir_loss, [W0.copy(), B0.copy()])
@@ -113,8 +119,8 @@ def test_ir_step_matches_the_finite_difference_gradient_of_eq9(mode):
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
-def test_jr_exact_step_matches_the_finite_difference_gradient_of_eq13(mode):
-    model = JacobianRegularizedModel(linear_model(), lambda_j=LJ, n_proj="exact")
+def test_jr_exact_step_matches_the_finite_difference_gradient_of_eq13(mode, linear_model):
+    model = JacobianRegularizedModel(linear_model(W0, B0), lambda_j=LJ, n_proj="exact")
     compile_(model, lr=1.0, jit=mode == "jit", run_eagerly=mode == "eager")
     data = tf.data.Dataset.from_tensor_slices((X.astype("float32"), Y)).batch(N)
     got = one_step_gradients(model, data)
@@ -189,31 +195,31 @@ def test_jr_projection_estimate_is_unbiased_within_5_percent():
     assert logs["jr_penalty"] == pytest.approx(np.sqrt(exact), rel=1e-5)
 
 
-def test_projections_change_every_step():
-    model = JacobianRegularizedModel(linear_model(), lambda_j=1.0, n_proj=1, squared=True)
+def test_projections_change_every_step(linear_model):
+    model = JacobianRegularizedModel(linear_model(W0, B0), lambda_j=1.0, n_proj=1, squared=True)
     compile_(model, lr=0.0)
     first = model.train_on_batch(X.astype("float32"), Y, return_dict=True)["jr_penalty"]
     second = model.train_on_batch(X.astype("float32"), Y, return_dict=True)["jr_penalty"]
     assert first != pytest.approx(second, rel=1e-6)
 
 
-def test_zero_gradients_and_zero_targets_give_no_nan():
-    zero = linear_model(w=np.zeros((D, K)), b=np.zeros(K))
+def test_zero_gradients_and_zero_targets_give_no_nan(linear_model):
+    zero = linear_model(np.zeros((D, K)), np.zeros(K))
     ir = InterpretationRegularizedModel(zero, lambda_d=LD, lambda_m=LM)
     compile_(ir)
     logs = ir.fit(ir_data(t=np.zeros_like(T)), epochs=2, verbose=0).history
     assert all(np.isfinite(v).all() for v in logs.values())
     assert logs["target_cosine"][0] == 0.0
     assert np.isfinite(ir.base.layers[-1].kernel.numpy()).all()
-    jr = JacobianRegularizedModel(linear_model(w=np.zeros((D, K)), b=np.zeros(K)), lambda_j=LJ)
+    jr = JacobianRegularizedModel(linear_model(np.zeros((D, K)), np.zeros(K)), lambda_j=LJ)
     compile_(jr)
     logs = jr.fit(X.astype("float32"), Y, batch_size=N, epochs=2, verbose=0).history
     assert all(np.isfinite(v).all() for v in logs.values())
     assert np.isfinite(jr.base.layers[-1].kernel.numpy()).all()
 
 
-def test_ir_metrics_equal_the_closed_form_and_validation_takes_plain_batches():
-    model = InterpretationRegularizedModel(linear_model(), lambda_d=LD, lambda_m=LM)
+def test_ir_metrics_equal_the_closed_form_and_validation_takes_plain_batches(linear_model):
+    model = InterpretationRegularizedModel(linear_model(W0, B0), lambda_d=LD, lambda_m=LM)
     compile_(model, lr=0.0)
     val = tf.data.Dataset.from_tensor_slices((X.astype("float32"), Y)).batch(4)
     history = model.fit(ir_data(), validation_data=val, epochs=1, verbose=0).history
@@ -227,8 +233,8 @@ def test_ir_metrics_equal_the_closed_form_and_validation_takes_plain_batches():
     np.testing.assert_allclose(preds, X @ W0 + B0, rtol=1e-4, atol=1e-5)
 
 
-def test_ir_without_targets_is_a_clear_error():
-    model = InterpretationRegularizedModel(linear_model())
+def test_ir_without_targets_is_a_clear_error(linear_model):
+    model = InterpretationRegularizedModel(linear_model(W0, B0))
     compile_(model, run_eagerly=True)
     with pytest.raises(ValueError, match="targets"):
         model.fit(X.astype("float32"), Y, batch_size=N, epochs=1, verbose=0)
@@ -244,15 +250,15 @@ def test_ir_without_targets_is_a_clear_error():
     (JacobianRegularizedModel, {"seed": -1}, "seed"),
     (JacobianRegularizedModel, {"squared": "yes"}, "squared"),
 ])
-def test_bad_options(cls, kwargs, message):
+def test_bad_options(cls, kwargs, message, linear_model):
     with pytest.raises(ValueError, match=message):
-        cls(linear_model(), **kwargs)
+        cls(linear_model(W0, B0), **kwargs)
 
 
 @pytest.mark.parametrize("method, options", [("ir", {"lambda_d": 2.0, "lambda_m": 0.1}),
                                              ("jr", {"lambda_j": 0.1, "n_proj": 3, "seed": 4})])
-def test_registered_save_and_reload(tmp_path, method, options):
-    model = METHODS[method](linear_model(), **options)
+def test_registered_save_and_reload(tmp_path, method, options, linear_model):
+    model = METHODS[method](linear_model(W0, B0), **options)
     compile_(model)
     path = tmp_path / "m.keras"
     model.save(path)
@@ -264,9 +270,9 @@ def test_registered_save_and_reload(tmp_path, method, options):
     np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
 
 
-def test_mirrored_strategy_matches_single_device():
+def test_mirrored_strategy_matches_single_device(linear_model):
     """IR and exact JR under two logical CPUs give the single-device update."""
-    script = textwrap.dedent(
+    script = LOAD_FACTORY + textwrap.dedent(
         """
         import numpy as np, tensorflow as tf, keras, sys
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -277,10 +283,10 @@ def test_mirrored_strategy_matches_single_device():
             def run(strategy):
                 with strategy.scope():
                     if method == "ir":
-                        model = t.InterpretationRegularizedModel(t.linear_model(), lambda_d=t.LD, lambda_m=t.LM)
+                        model = t.InterpretationRegularizedModel(linear_model(t.W0, t.B0), lambda_d=t.LD, lambda_m=t.LM)
                         data = t.ir_data()
                     else:
-                        model = t.JacobianRegularizedModel(t.linear_model(), lambda_j=t.LJ, n_proj="exact")
+                        model = t.JacobianRegularizedModel(linear_model(t.W0, t.B0), lambda_j=t.LJ, n_proj="exact")
                         data = tf.data.Dataset.from_tensor_slices((t.X.astype("float32"), t.Y)).batch(t.N)
                     t.compile_(model, lr=1.0)
                 return t.one_step_gradients(model, data)
@@ -292,7 +298,8 @@ def test_mirrored_strategy_matches_single_device():
         """
     )
     here = __file__.rsplit("/", 1)[0]
-    proc = subprocess.run([sys.executable, "-c", script, here], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script, here, *factory_args(linear_model)], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MIRRORED-OK" in proc.stdout
 

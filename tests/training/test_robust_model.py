@@ -1,5 +1,6 @@
 """The RobustModel template: analytic oracle for one step, hooks, metrics, modes, saving."""
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -19,14 +20,19 @@ W0 = RNG.normal(size=(3, 3)).astype("float32") * 0.5
 B0 = np.array([0.1, -0.2, 0.05], dtype="float32")
 
 
-def linear_model():
-    inputs = keras.Input((3,))
-    outputs = keras.layers.Dense(
-        3,
-        kernel_initializer=keras.initializers.Constant(W0),
-        bias_initializer=keras.initializers.Constant(B0),
-    )(inputs)
-    return keras.Model(inputs, outputs)
+def factory_args(factory):
+    """Command-line arguments that let a subprocess script load the same model factory (file, name)."""
+    return [inspect.getfile(factory), factory.__name__]
+
+
+#: Subprocess preamble: ``linear_model`` = the function named by argv[3] in the file argv[2] (the fixture's factory).
+LOAD_FACTORY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("test_fixtures", sys.argv[2])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+linear_model = getattr(fixtures, sys.argv[3])
+"""
 
 
 def softmax(z):
@@ -55,8 +61,8 @@ def compile_(model, jit=False, run_eagerly=False):
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
-def test_one_step_equals_hand_computed_update(mode):
-    robust = RobustModel(linear_model())
+def test_one_step_equals_hand_computed_update(mode, linear_model):
+    robust = RobustModel(linear_model(W0, B0))
     compile_(robust, jit=mode == "jit", run_eagerly=mode == "eager")
     robust.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     w, b = hand_sgd_step(0.5)
@@ -72,8 +78,8 @@ class WeightPenalty(RobustModel):
         return {"penalty": 0.3 * tf.reduce_sum(tf.square(kernel))}
 
 
-def test_regularization_hook_enters_the_update_and_is_a_metric():
-    robust = WeightPenalty(linear_model())
+def test_regularization_hook_enters_the_update_and_is_a_metric(linear_model):
+    robust = WeightPenalty(linear_model(W0, B0))
     compile_(robust)
     history = robust.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     w, b = hand_sgd_step(0.5, reg=0.3)
@@ -84,23 +90,23 @@ def test_regularization_hook_enters_the_update_and_is_a_metric():
     assert history.history["loss"][0] == pytest.approx(ce + 0.3 * float((W0**2).sum()), rel=1e-5)
 
 
-def test_undeclared_regularization_term_is_an_error():
+def test_undeclared_regularization_term_is_an_error(linear_model):
     class Bad(RobustModel):
         def regularization(self, x, y, logits):
             return {"oops": tf.constant(1.0)}
 
-    robust = Bad(linear_model())
+    robust = Bad(linear_model(W0, B0))
     compile_(robust, run_eagerly=True)
     with pytest.raises(ValueError, match="oops"):
         robust.fit(X, Y, batch_size=8, epochs=1, verbose=0)
 
 
-def test_training_inputs_hook_changes_what_is_trained_on():
+def test_training_inputs_hook_changes_what_is_trained_on(linear_model):
     class Zeroed(RobustModel):
         def training_inputs(self, x, y):
             return tf.zeros_like(x)
 
-    robust = Zeroed(linear_model())
+    robust = Zeroed(linear_model(W0, B0))
     compile_(robust)
     robust.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     # With x = 0 the kernel gradient vanishes: only the bias moves.
@@ -108,8 +114,8 @@ def test_training_inputs_hook_changes_what_is_trained_on():
     assert not np.allclose(robust.base.layers[-1].bias.numpy(), B0)
 
 
-def test_save_and_reload_round_trip(tmp_path):
-    robust = RobustModel(linear_model())
+def test_save_and_reload_round_trip(tmp_path, linear_model):
+    robust = RobustModel(linear_model(W0, B0))
     compile_(robust)
     robust.fit(X, Y, batch_size=8, epochs=1, verbose=0)
     path = tmp_path / "robust.keras"
@@ -138,13 +144,13 @@ def test_cosine_schedule_reaches_zero():
         build_optimizer(OptimizerConfig(), total_steps=0)
 
 
-def test_mirrored_strategy_matches_single_device():
+def test_mirrored_strategy_matches_single_device(linear_model):
     """Two logical CPUs under MirroredStrategy give the hand-computed update.
 
     Runs in a subprocess because logical devices must be configured before
     TensorFlow initialises.
     """
-    script = textwrap.dedent(
+    script = LOAD_FACTORY + textwrap.dedent(
         """
         import numpy as np, tensorflow as tf, keras, sys
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -154,7 +160,7 @@ def test_mirrored_strategy_matches_single_device():
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
         with strategy.scope():
-            robust = t.WeightPenalty(t.linear_model())
+            robust = t.WeightPenalty(linear_model(t.W0, t.B0))
             t.compile_(robust)
         robust.fit(t.X, t.Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         w, b = t.hand_sgd_step(0.5, reg=0.3)
@@ -164,7 +170,7 @@ def test_mirrored_strategy_matches_single_device():
         """
     )
     here = __file__.rsplit("/", 1)[0]
-    proc = subprocess.run([sys.executable, "-c", script, here], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script, here, *factory_args(linear_model)], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MIRRORED-OK" in proc.stdout

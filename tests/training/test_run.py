@@ -10,7 +10,8 @@ import tensorflow as tf
 import yaml
 
 from tfrobust.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
-from tfrobust.training import load_model, train
+from tfrobust.registry import METHODS
+from tfrobust.training import RobustModel, load_model, train
 
 
 def toy_config(**changes):
@@ -91,10 +92,50 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
 
 
 def test_unknown_method_and_arch_are_value_errors(tmp_path):
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="unknown method 'magic'; choose from: .*standard"):
         train(toy_config(method="magic"), tmp_path / "x", verbose=0)
     with pytest.raises(ValueError, match="arch"):
         train(toy_config(model=ModelConfig(arch="nope")), tmp_path / "y", verbose=0)
+    assert not (tmp_path / "x").exists()
+
+
+class LogitPenalty(RobustModel):
+    """Cross-entropy plus scale * mean squared logit (a method added at run time)."""
+
+    extra_loss_names = ("logit_penalty",)
+
+    def __init__(self, base, *, scale: float = 0.0, seed: int = 0, **kwargs):
+        super().__init__(base, **kwargs)
+        self.scale = scale
+        self.seed = seed
+
+    def regularization(self, x, y, logits, **context):
+        return {"logit_penalty": self.scale * tf.reduce_mean(tf.square(logits))}
+
+
+@pytest.fixture
+def logit_penalty():
+    """The method ``logit_penalty`` in METHODS for one test."""
+    METHODS.add("logit_penalty", LogitPenalty)
+    yield "logit_penalty"
+    METHODS.remove("logit_penalty")
+
+
+def test_a_registered_method_trains_with_its_options_checked(tmp_path, logit_penalty):
+    """train() reads the registry: nothing else needs to know a new method."""
+    with pytest.raises(ValueError, match=r"method_options: method 'logit_penalty' has no option 'scal'; "
+                                         r"its options: scale, seed"):
+        train(toy_config(method=logit_penalty, method_options={"scal": 1}), tmp_path / "bad", verbose=0)
+    with pytest.raises(ValueError, match="option scale of method 'logit_penalty' must be float"):
+        train(toy_config(method=logit_penalty, method_options={"scale": "big"}), tmp_path / "bad", verbose=0)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+    train(toy_config(method=logit_penalty, method_options={"scale": "1/100"}, epochs=1), tmp_path / "run",
+          verbose=0)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    # The option parsed ("1/100" is a float), the run's seed filled in (the wrapper takes a seed).
+    assert config["method"] == "logit_penalty"
+    assert config["method_options"] == {"scale": 0.01, "seed": 3}
+    assert "logit_penalty" in pd.read_csv(tmp_path / "run" / "history.csv").columns
 
 
 def test_load_model_refuses_corrupt_files(tmp_path):
@@ -113,7 +154,6 @@ def test_every_shipped_config_builds_its_method():
 
     from tfrobust.config import load_train_config
     from tfrobust.models import MODELS, VAEGANConfig
-    from tfrobust.training import METHODS
     from tfrobust.training.run import method_options
 
     for path in sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml")):
@@ -126,8 +166,9 @@ def test_every_shipped_config_builds_its_method():
         assert config.model.arch in MODELS, path
         base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         wrapper = METHODS[config.method](base, **method_options(config, (0.0, 1.0)))
-        if config.method == "adversarial":
-            assert wrapper.attack.steps >= 1 and wrapper.attack.eps > 0, path
+        assert isinstance(wrapper, RobustModel), path
+        record = wrapper.run_record()
+        assert yaml.safe_load(yaml.safe_dump(record)) == record, path  # plain YAML, as config.yaml holds it
 
 
 def test_test_limit_trains_on_a_subset_and_tests_on_more():

@@ -45,6 +45,20 @@ def batches(n=N, bs=BS):
     return [(b, slice(s, min(s + bs, n))) for b, s in enumerate(range(0, n, bs))]
 
 
+@pytest.fixture
+def swap():
+    """``swap(name, fn)``: ``fn`` is the attribution ``name`` for this test (``ATTRIBUTIONS.add``, removed after)."""
+    added = []
+
+    def register(name, fn):
+        ATTRIBUTIONS.add(name, fn)
+        added.append(name)
+
+    yield register
+    for name in added:
+        ATTRIBUTIONS.remove(name)
+
+
 def counting(fn, fail_at=None, on_call=None):
     """Wrap an attribution: count calls, optionally raise at call `fail_at` (1-based)."""
     calls = []
@@ -137,11 +151,11 @@ def test_metadata_and_several_methods_in_one_dir(model, data, tmp_path):
     assert set(saliency_index(tmp_path)["maps"]) == {"gradient", "random"}
 
 
-def test_resume_after_crash_finishes_without_recomputing(model, data, tmp_path, monkeypatch):
+def test_resume_after_crash_finishes_without_recomputing(model, data, tmp_path, swap):
     reference = np.load(compute_maps(model, data, method="smoothgrad", out_dir=tmp_path / "ref",
                                      batch_size=BS, options={"samples": 3}, progress=False))
     crashing, calls = counting(smoothgrad, fail_at=3)
-    monkeypatch.setitem(ATTRIBUTIONS, "smoothgrad", crashing)
+    swap("smoothgrad", crashing)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated crash"):
         compute_maps(model, data, method="smoothgrad", out_dir=out, batch_size=BS,
@@ -149,7 +163,7 @@ def test_resume_after_crash_finishes_without_recomputing(model, data, tmp_path, 
     assert not (out / "smoothgrad.npy").exists() and (out / "smoothgrad.npy.partial").exists()
     assert json.loads((out / "smoothgrad.progress.json").read_text())["done"] == 2 * BS
     resumed, calls = counting(smoothgrad)
-    monkeypatch.setitem(ATTRIBUTIONS, "smoothgrad", resumed)
+    swap("smoothgrad", resumed)
     path = compute_maps(model, data, method="smoothgrad", out_dir=out, batch_size=BS,
                         options={"samples": 3}, progress=False)
     assert calls == [(0, 2)]  # only the unfinished batch, with its own seed
@@ -162,7 +176,7 @@ def test_resume_after_crash_finishes_without_recomputing(model, data, tmp_path, 
     assert calls == [(0, 2)]
 
 
-def test_progress_is_recorded_every_few_batches(model, tmp_path, monkeypatch):
+def test_progress_is_recorded_every_few_batches(model, tmp_path, monkeypatch, swap):
     data = make_dataset(n=23)  # 5 batches of 5 (last 3)
     monkeypatch.setattr(targets_mod, "_CHECKPOINT_BATCHES", 2)
     seen = {}
@@ -171,21 +185,21 @@ def test_progress_is_recorded_every_few_batches(model, tmp_path, monkeypatch):
         state = tmp_path / "gradient.progress.json"
         seen[call] = json.loads(state.read_text())["done"]
 
-    wrapper, _ = counting(ATTRIBUTIONS["gradient"], on_call=look)
-    monkeypatch.setitem(ATTRIBUTIONS, "gradient", wrapper)
+    wrapper, _ = counting(gradient, on_call=look)
+    swap("gradient", wrapper)
     compute_maps(model, data, method="gradient", out_dir=tmp_path, batch_size=BS, progress=False)
     assert seen == {1: 0, 2: 0, 3: 10, 4: 10, 5: 20}
 
 
-def test_changed_arguments_or_data_restart_cleanly(model, data, tmp_path, monkeypatch):
+def test_changed_arguments_or_data_restart_cleanly(model, data, tmp_path, swap):
     out = tmp_path / "run"
-    crashing, _ = counting(ATTRIBUTIONS["gradient"], fail_at=2)
-    monkeypatch.setitem(ATTRIBUTIONS, "gradient", crashing)
+    crashing, _ = counting(gradient, fail_at=2)
+    swap("gradient", crashing)
     with pytest.raises(RuntimeError):
         compute_maps(model, data, method="gradient", out_dir=out, batch_size=BS, threshold=0.5,
                      progress=False)
     wrapper, calls = counting(gradient)
-    monkeypatch.setitem(ATTRIBUTIONS, "gradient", wrapper)
+    swap("gradient", wrapper)
     path = compute_maps(model, data, method="gradient", out_dir=out, batch_size=BS, threshold=1.0,
                         progress=False)
     assert len(calls) == BATCHES  # other threshold: everything recomputed
@@ -280,9 +294,9 @@ def test_progress_bar(model, data, tmp_path, capsys):
     assert f"{N}/{N}" in capsys.readouterr().out
 
 
-def test_crop_flip_pipeline_keeps_maps_aligned(model, tmp_path, monkeypatch):
+def test_crop_flip_pipeline_keeps_maps_aligned(model, tmp_path, swap):
     """Maps equal to x itself must stay equal to x through shuffle + crop_flip."""
-    monkeypatch.setitem(ATTRIBUTIONS, "identity", lambda model, x, y: np.array(x))
+    swap("identity", lambda model, x, y: np.array(x))
     data = make_dataset(n=24)
     compute_maps(model, data, method="identity", out_dir=tmp_path, batch_size=BS, progress=False)
     maps = load_targets(tmp_path, data)

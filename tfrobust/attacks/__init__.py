@@ -1,27 +1,47 @@
-"""Attacks as pure functions of a model callable: norm geometry, objectives, PGD, FGSM."""
+"""Attacks as pure functions of a model callable, registered by name (docs/architecture.md, Registries).
+
+- :mod:`~tfrobust.attacks.norms`: the geometry of each threat model (``linf``,
+  ``l2``, ``l1``), registered in :data:`~tfrobust.registry.NORMS`.
+- :mod:`~tfrobust.attacks.objectives`: what the attacker maximises (``xent``,
+  ``cw``), registered in :data:`~tfrobust.registry.OBJECTIVES`.
+- :mod:`~tfrobust.attacks.updates`: PGD's update rules (``steepest``, ``momentum``).
+- :mod:`~tfrobust.attacks.pgd` and :mod:`~tfrobust.attacks.fgsm`: the ``pgd``
+  and ``fgsm`` entries of :data:`~tfrobust.registry.ATTACKS`.
+- :mod:`~tfrobust.attacks.protocol`: the attack protocol
+  ``fn(model, x, y, *, norm, eps, bounds, seed=0, **options) -> x_adv`` and
+  :class:`Attack`, a registered attack with its options checked once.
+
+``call_model`` is importable from here for older callers; its home is
+:mod:`tfrobust.attribution.gradient`.
+"""
 
 from tfrobust.attacks.fgsm import fgsm
-from tfrobust.attacks.norms import L2_STEPS, NORMS, Norm, get_norm
-from tfrobust.attacks.objectives import OBJECTIVES, cw_margin, get_objective, xent
+from tfrobust.attacks.norms import L2_STEPS, Norm, get_norm
+from tfrobust.attacks.objectives import cw_margin, get_objective, xent
 from tfrobust.attacks.pgd import (
     LONG_STEPS,
     PGD,
-    call_model,
     check_step_length,
     cut_step_size,
     default_step_size,
     pgd,
     step_length,
 )
+from tfrobust.attacks.protocol import Attack
+from tfrobust.attacks.updates import UPDATE_RULES, get_update_rule
+from tfrobust.attribution.gradient import call_model as call_model  # re-export; not in __all__
+from tfrobust.registry import ATTACKS, NORMS, OBJECTIVES
 
 __all__ = [
+    "ATTACKS",
     "L2_STEPS",
     "LONG_STEPS",
     "NORMS",
     "OBJECTIVES",
     "PGD",
+    "UPDATE_RULES",
+    "Attack",
     "Norm",
-    "call_model",
     "check_step_length",
     "cut_step_size",
     "cw_margin",
@@ -29,6 +49,7 @@ __all__ = [
     "fgsm",
     "get_norm",
     "get_objective",
+    "get_update_rule",
     "pgd",
     "step_length",
     "xent",

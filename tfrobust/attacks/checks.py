@@ -6,7 +6,7 @@ The tensor checks (:func:`check_finite`, :func:`check_in_bounds`,
 they run only when executing eagerly, each one or two reductions over the
 batch, and inside a traced function (a ``train_step`` that attacks its batch)
 they are skipped, so training pays nothing for them. This module adds the
-checks of radii and step sizes. Every failure is a one-line ``ValueError``
+checks of radii, step sizes and bounds. Every failure is a one-line ``ValueError``
 that names the argument. Not exported from :mod:`tfrobust.attacks`.
 """
 
@@ -20,7 +20,8 @@ import numpy as np
 from tfrobust.attribution.checks import check_finite, check_in_bounds, check_labels, num_logits
 from tfrobust.config import FLOAT32_MAX, FLOAT32_TINY, ConfigError, check_number
 
-__all__ = ["check_eps", "check_finite", "check_in_bounds", "check_labels", "check_l2_extent", "num_logits"]
+__all__ = ["check_bounds", "check_eps", "check_finite", "check_in_bounds", "check_labels", "check_l2_extent",
+           "num_logits"]
 
 #: Squared l2 lengths are summed in float32: lengths must stay below this.
 L2_LENGTH_LIMIT = math.sqrt(FLOAT32_MAX / 2)
@@ -40,6 +41,21 @@ def check_eps(eps: Any, *, name: str = "eps") -> float:
         return check_number(float(eps), name=name, minimum=0.0, float32=True)
     except ConfigError:
         raise ConfigError(message) from None
+
+
+def check_bounds(bounds: Any) -> tuple[float, float]:
+    """A value range ``(lo, hi)`` with ``lo < hi`` (infinite ends allowed).
+
+    Raises:
+        ValueError: one line naming ``bounds``.
+    """
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lo, hi), got {bounds!r}") from None
+    if not lo < hi:
+        raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
+    return lo, hi
 
 
 def check_l2_extent(eps: float, step_size: float, *, sign_steps: bool, dim: int | None = None) -> None:

@@ -1,5 +1,9 @@
 """Per-example attack objectives on logits (the attacker maximises them).
 
+Each objective is registered in :data:`tfrobust.registry.OBJECTIVES`
+(``@register("objectives", "<name>")``) and has the signature
+``fn(logits, y, *, targeted, kappa) -> (N,)``; :func:`get_objective` returns it.
+
 - ``xent``: softmax cross-entropy of the label (Kim et al. 2019 "XEnt";
   Madry et al. 2018).
 - ``cw``: the Carlini & Wagner (2017) margin surrogate used by Kim et al.
@@ -21,8 +25,9 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from tfrobust.attacks.checks import check_eps, check_finite, check_labels
+from tfrobust.registry import OBJECTIVES, register
 
-__all__ = ["OBJECTIVES", "xent", "cw_margin", "get_objective"]
+__all__ = ["xent", "cw_margin", "get_objective"]
 
 
 def _checked(logits: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -34,6 +39,7 @@ def _checked(logits: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return logits, check_labels(y, logits.shape[0], None if k is None else int(k))
 
 
+@register("objectives", "xent")
 def xent(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa: float = 0.0) -> tf.Tensor:
     """Cross-entropy of label ``y``: (N, K), (N,) -> (N,). Targeted: its negative."""
     del kappa
@@ -42,6 +48,7 @@ def xent(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa: floa
     return -loss if targeted else loss
 
 
+@register("objectives", "cw")
 def cw_margin(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa: float = 0.0) -> tf.Tensor:
     """CW margin: (N, K), (N,) -> (N,).
 
@@ -59,12 +66,10 @@ def cw_margin(logits: tf.Tensor, y: tf.Tensor, *, targeted: bool = False, kappa:
     return tf.minimum(margin, tf.cast(kappa, logits.dtype))
 
 
-OBJECTIVES: dict[str, Callable[..., tf.Tensor]] = {"xent": xent, "cw": cw_margin}
-
-
 def get_objective(name: str) -> Callable[..., tf.Tensor]:
-    """The objective for ``name``; ValueError for an unknown one."""
-    try:
-        return OBJECTIVES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}") from None
+    """The objective registered as ``name``.
+
+    Raises:
+        ConfigError: (a ValueError) an unknown name, listing the registered ones.
+    """
+    return OBJECTIVES[name].load()

@@ -16,6 +16,11 @@ its ``jit_compile`` setting.
 Compiled steps are cached per model callable and attack configuration, so
 pass a ``keras.Model`` (called with ``training=False``) or a long-lived
 function, not a fresh lambda per call.
+
+The step's direction comes from an update rule (:mod:`tfrobust.attacks.updates`):
+``update="steepest"`` (the default, plain PGD) or ``"momentum"`` (MI-FGSM).
+:func:`pgd` is the ``pgd`` entry of :data:`tfrobust.registry.ATTACKS`;
+:class:`PGD` is the same attack as a frozen configuration object.
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks.checks import (
+    check_bounds,
     check_eps,
     check_finite,
     check_in_bounds,
@@ -39,55 +44,49 @@ from tfrobust.attacks.checks import (
 )
 from tfrobust.attacks.norms import L2_STEPS, Norm, get_norm
 from tfrobust.attacks.objectives import get_objective
-from tfrobust.config import parse_number
+from tfrobust.attacks.protocol import checked_by
+from tfrobust.attacks.updates import UpdateRule, get_update_rule
+from tfrobust.attribution.gradient import ModelFn, call_model
+from tfrobust.config import check_int, parse_number
+from tfrobust.registry import register
 
-__all__ = ["LONG_STEPS", "PGD", "pgd", "call_model", "check_step_length", "cut_step_size", "default_step_size",
+__all__ = ["LONG_STEPS", "PGD", "check_pgd", "check_step_length", "cut_step_size", "default_step_size", "pgd",
            "step_length"]
 
 #: What to do with a step longer than the ball's diameter: refuse it, or cut it to the diameter.
 LONG_STEPS = ("refuse", "cut")
 
-ModelFn = Callable[[tf.Tensor], tf.Tensor]
-
 # model callable -> {static configuration: compiled function}
 _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
-def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
-    """Logits of ``x``; Keras models and layers run with ``training=False``.
-
-    Called eagerly, a non-finite ``x`` is a ValueError (traced: unchecked).
-    """
-    if tf.executing_eagerly():
-        x = tf.convert_to_tensor(x)
-        check_finite(x, "x")
-    if isinstance(model_fn, keras.layers.Layer):
-        return model_fn(x, training=False)
-    return model_fn(x)
-
-
-def default_step_size(eps: float, steps: int) -> float:
-    """Madry et al.'s rule of thumb: ``2.5 * eps / steps`` (the papers give none)."""
+def default_step_size(eps: float, steps: int, factor: float = 2.5) -> float:
+    """Madry et al.'s rule of thumb: ``factor * eps / steps`` with ``factor`` 2.5 (the papers give none)."""
     eps = check_eps(eps)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    return 2.5 * eps / max(int(steps), 1)
+    steps = check_int(steps, name="steps", minimum=0)
+    return check_eps(factor, name="step_size_factor") * eps / max(steps, 1)
+
+
+def _dim(input_shape: Any) -> int | None:
+    return None if input_shape is None else int(np.prod([int(d) for d in input_shape]))
 
 
 def step_length(norm: str, step_size: float, *, l2_step: str = "normalized", dim: int | None = None) -> float:
     """Length of one PGD step, measured in the ball's own norm.
 
-    A linf sign step and a normalised l2 step have length ``step_size``; an
-    l2 sign step (Noack et al. eq. 11) moves every one of the ``dim`` input
-    values by ``step_size``, so its l2 length is ``step_size * sqrt(dim)``
-    (with ``dim`` unknown: the lower bound ``step_size``).
+    A linf sign step, a normalised l2 step and an l1 step have length
+    ``step_size``; an l2 sign step (Noack et al. eq. 11) moves every one of the
+    ``dim`` input values by ``step_size``, so its l2 length is
+    ``step_size * sqrt(dim)`` (with ``dim`` unknown: the lower bound ``step_size``).
     """
     step_size = check_eps(step_size, name="step_size")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1):
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
-    if norm == "l2" and l2_step == "sign" and dim:
-        return float(step_size) * float(np.sqrt(dim))
-    return float(step_size)
+    return float(step_size) * get_norm(norm).unit_length(l2_step, None if dim is None else int(dim))
+
+
+def _sign_l2(norm: str, l2_step: str) -> bool:
+    return norm == "l2" and l2_step == "sign"
 
 
 def check_step_length(norm: str, eps: float, steps: int, step_size: float, *, l2_step: str = "normalized",
@@ -110,19 +109,18 @@ def check_step_length(norm: str, eps: float, steps: int, step_size: float, *, l2
     """
     eps = check_eps(eps)
     step_size = check_eps(step_size, name="step_size")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    steps = check_int(steps, name="steps", minimum=0)
     if steps <= 1 or eps == 0:
         return
-    dim = None if input_shape is None else int(np.prod([int(d) for d in input_shape]))
+    dim = _dim(input_shape)
     length = step_length(norm, step_size, l2_step=l2_step, dim=dim)
     if length > 2.0 * eps * (1.0 + 1e-9):
-        rule = f"{norm} {'sign' if norm == 'linf' or l2_step == 'sign' else 'normalized'}"
-        where = f" over {dim} input values" if norm == "l2" and l2_step == "sign" and dim else ""
+        rule = {"linf": "linf sign", "l2": f"l2 {l2_step}"}.get(norm, norm)
+        where = f" over {dim} input values" if _sign_l2(norm, l2_step) and dim else ""
         raise ValueError(
             f"step_size: one {rule} step of size {step_size:.4g}{where} has {norm} length {length:.4g}, "
             f"longer than the ball's diameter 2*eps = {2 * eps:.4g}; this is not PGD (use a smaller "
-            "step_size" + (", l2_step: normalized" if norm == "l2" and l2_step == "sign" else "")
+            "step_size" + (", l2_step: normalized" if _sign_l2(norm, l2_step) else "")
             + ", or long_steps: cut to cut it to 2*eps)")
 
 
@@ -139,17 +137,73 @@ def cut_step_size(norm: str, eps: float, step_size: float, *, l2_step: str = "no
     """
     eps = check_eps(eps)
     step_size = check_eps(step_size, name="step_size")
-    dim = None if input_shape is None else int(np.prod([int(d) for d in input_shape]))
-    if norm == "l2" and l2_step == "sign" and not dim:
+    dim = _dim(input_shape)
+    if _sign_l2(norm, l2_step) and not dim:
         raise ValueError("long_steps: cutting an l2 sign step needs the input shape")
     per_unit = step_length(norm, 1.0, l2_step=l2_step, dim=dim)
     return float(min(float(step_size), 2.0 * float(eps) / per_unit))
 
 
-def _check_long_steps(value: Any) -> str:
-    if value not in LONG_STEPS:
-        raise ValueError(f"long_steps must be one of {', '.join(LONG_STEPS)}, got {value!r}")
-    return str(value)
+@dataclass(frozen=True)
+class _Plan:
+    """A checked PGD configuration: what the loop runs."""
+
+    geometry: Norm
+    objective: str
+    loss_fn: Callable[..., tf.Tensor]
+    eps: float
+    bounds: tuple[float, float] | None
+    steps: int
+    step_size: float
+    restarts: int
+    random_start: bool
+    l2_step: str
+    targeted: bool
+    kappa: float
+    rule: UpdateRule
+
+
+def _plan(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, steps: int = 40,
+          step_size: float | None = None, step_size_factor: float = 2.5, objective: str = "xent",
+          random_start: bool = True, restarts: int = 1, l2_step: str = "normalized", long_steps: str = "refuse",
+          update: str = "steepest", momentum: float = 1.0, targeted: bool = False, kappa: float = 0.0) -> _Plan:
+    """Every check of a PGD configuration that needs no model (``bounds`` None: not checked)."""
+    geometry = get_norm(norm)
+    loss_fn = get_objective(objective)
+    eps = check_eps(eps)
+    lo_hi = None if bounds is None else check_bounds(bounds)
+    steps = check_int(steps, name="steps", minimum=0)
+    restarts = check_int(restarts, name="restarts", minimum=1)
+    if l2_step not in L2_STEPS:
+        raise ValueError(f"l2_step must be one of {', '.join(L2_STEPS)}, got {l2_step!r}")
+    if long_steps not in LONG_STEPS:
+        raise ValueError(f"long_steps must be one of {', '.join(LONG_STEPS)}, got {long_steps!r}")
+    rule = get_update_rule(update, momentum=momentum)
+    size = default_step_size(eps, steps, step_size_factor) if step_size is None else step_size
+    size = check_eps(size, name="step_size")
+    kappa = check_eps(kappa, name="kappa")
+    dim = _dim(input_shape)
+    if long_steps == "cut" and eps > 0 and (dim or not _sign_l2(geometry.name, l2_step)):
+        size = cut_step_size(geometry.name, eps, size, l2_step=l2_step, input_shape=input_shape)
+    elif long_steps == "refuse":
+        check_step_length(geometry.name, eps, steps, size, l2_step=l2_step, input_shape=input_shape)
+    if geometry.name == "l2":
+        check_l2_extent(eps, size, sign_steps=l2_step == "sign", dim=dim)
+    return _Plan(geometry, objective, loss_fn, eps, lo_hi, steps, size, restarts, bool(random_start), l2_step,
+                 bool(targeted), kappa, rule)
+
+
+def check_pgd(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, jit_compile: bool = True,
+              **options: Any) -> dict[str, Any]:
+    """The checker of :func:`pgd` (:func:`tfrobust.attacks.protocol.checked_by`).
+
+    Returns:
+        ``steps``, ``step_size`` (the one PGD takes: the default or the
+        configured one, cut with ``long_steps="cut"``) and ``objective``.
+    """
+    del jit_compile
+    plan = _plan(norm=norm, eps=eps, bounds=bounds, input_shape=input_shape, **options)
+    return {"steps": plan.steps, "step_size": plan.step_size, "objective": plan.objective}
 
 
 def _compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
@@ -168,18 +222,22 @@ def _compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Calla
     return fn
 
 
-def _step_builder(model_fn: ModelFn, geometry: Norm, objective: Callable[..., tf.Tensor],
-                  l2_step: str, targeted: bool, kappa: float, lo: float, hi: float) -> Callable[[], Any]:
-    def build() -> Callable[..., tf.Tensor]:
-        def step(x_adv: tf.Tensor, x0: tf.Tensor, y: tf.Tensor, eps: tf.Tensor, step_size: tf.Tensor) -> tf.Tensor:
+def _step_builder(model_fn: ModelFn, plan: _Plan, lo: float, hi: float) -> Callable[[], Any]:
+    geometry, objective, rule = plan.geometry, plan.loss_fn, plan.rule
+    l2_step, targeted, kappa = plan.l2_step, plan.targeted, plan.kappa
+
+    def build() -> Callable[..., Any]:
+        def step(x_adv: tf.Tensor, x0: tf.Tensor, y: tf.Tensor, eps: tf.Tensor, step_size: tf.Tensor,
+                 state: Any) -> tuple[tf.Tensor, Any]:
             with tf.GradientTape() as input_tape:
                 input_tape.watch(x_adv)
                 logits = call_model(model_fn, x_adv)
                 total = tf.reduce_sum(objective(logits, y, targeted=targeted, kappa=kappa))
             grad = input_tape.gradient(total, x_adv)
-            moved = x_adv + step_size * geometry.normalize_step(grad, l2_step)
+            direction, state = rule.direction(grad, state)
+            moved = x_adv + step_size * geometry.normalize_step(direction, l2_step)
             delta = geometry.project(moved - x0, eps)
-            return tf.clip_by_value(x0 + delta, lo, hi)
+            return tf.clip_by_value(x0 + delta, lo, hi), state
 
         return step
 
@@ -211,16 +269,6 @@ def _restart_seed(seed: Any, restart: int) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(base, restart)
 
 
-def _check_bounds(bounds: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (lo, hi), got {bounds!r}") from None
-    if not lo < hi:
-        raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
-    return lo, hi
-
-
 def _check_inputs(model_fn: ModelFn, x: tf.Tensor, y: Any, lo: float, hi: float) -> tf.Tensor:
     """Shapes always; eagerly also finite ``x`` within bounds and labels in [0, K). Returns int32 ``y``."""
     if x.shape.rank is None or x.shape.rank < 2:
@@ -245,6 +293,8 @@ def _check_adversarial(x_adv: tf.Tensor) -> None:
                          "inputs (the model's logits or gradients are NaN or inf there)")
 
 
+@register("attacks", "pgd")
+@checked_by(check_pgd)
 def pgd(
     model_fn: ModelFn,
     x: Any,
@@ -252,46 +302,53 @@ def pgd(
     *,
     norm: str,
     eps: float,
-    steps: int,
     bounds: tuple[float, float],
+    seed: Any = 0,
+    steps: int = 40,
     step_size: float | None = None,
+    step_size_factor: float = 2.5,
     objective: str = "xent",
     random_start: bool = True,
     restarts: int = 1,
-    l2_step: str = "normalized",
+    l2_step: Literal["normalized", "sign"] = "normalized",
+    long_steps: Literal["refuse", "cut"] = "refuse",
+    update: str = "steepest",
+    momentum: float = 1.0,
     targeted: bool = False,
     kappa: float = 0.0,
-    seed: Any = 0,
     jit_compile: bool = True,
-    long_steps: str = "refuse",
 ) -> tf.Tensor:
-    """Projected gradient ascent of an objective inside an lp ball.
+    """Projected gradient ascent of an objective inside an lp ball (PGD; with ``update="momentum"`` MI-FGSM).
 
     Args:
         model_fn: maps (N, ...) inputs to (N, K) logits; a ``keras.Model``
             is called with ``training=False`` (no BatchNorm updates, no dropout).
         x: (N, ...) float32 inputs within ``bounds``; never modified.
         y: (N,) int labels (targeted: the target classes).
-        norm: ``"linf"`` or ``"l2"``.
+        norm: a registered norm (:func:`tfrobust.attacks.get_norm`: ``linf``, ``l2``, ``l1``).
         eps: radius of the ball in data units (>= 0; 0 returns ``x``).
-        steps: PGD iterations (>= 0).
         bounds: (lo, hi) value range of the data; iterates are clipped to it.
-        step_size: step length in data units; default ``2.5 * eps / steps``.
-        objective: ``"xent"`` or ``"cw"`` (see :mod:`tfrobust.attacks.objectives`).
+        seed: int or (2,) int tensor; restart r uses ``fold_in(seed, r)``, so
+            the first R starts are the same whatever the number of restarts.
+        steps: PGD iterations (>= 0).
+        step_size: step length in data units; default ``step_size_factor * eps / steps``.
+        step_size_factor: see ``step_size`` (Madry et al.'s 2.5).
+        objective: a registered objective (``xent`` or ``cw``, :mod:`tfrobust.attacks.objectives`).
         random_start: start from a uniform point of the ball (Tsipras A.3).
         restarts: independent starts; per example the worst case is returned
             (a misclassifying restart first, then the highest objective).
         l2_step: for ``norm="l2"``: ``"normalized"`` gradient steps or
             ``"sign"`` steps (Noack et al. 2021 eq. 11).
-        targeted: move towards class ``y`` instead of away from it.
-        kappa: CW confidence (only for ``objective="cw"``).
-        seed: int or (2,) int tensor; restart r uses ``fold_in(seed, r)``, so
-            the first R starts are the same whatever the number of restarts.
-        jit_compile: compile the eager step with XLA (see module docstring);
-            ignored inside a traced function.
         long_steps: ``"refuse"`` (default) a step longer than the ball's
             diameter ``2 * eps``, or ``"cut"`` it to the diameter (Kim et al.'s
             fixed steps at small radii; :func:`cut_step_size`).
+        update: the step's update rule, ``"steepest"`` (plain PGD) or
+            ``"momentum"`` (MI-FGSM; :mod:`tfrobust.attacks.updates`).
+        momentum: the momentum rule's decay ``mu`` (>= 0; Dong et al.: 1).
+        targeted: move towards class ``y`` instead of away from it.
+        kappa: CW confidence (only for ``objective="cw"``).
+        jit_compile: compile the eager step with XLA (see module docstring);
+            ignored inside a traced function.
 
     Returns:
         (N, ...) float32 adversarial examples with ``||x_adv - x||_p <= eps``
@@ -305,54 +362,40 @@ def pgd(
             ``bounds``, labels that are not integers in [0, K), or a non-finite
             result (never returned).
     """
-    geometry = get_norm(norm)
-    loss_fn = get_objective(objective)
-    eps = check_eps(eps)
-    lo, hi = _check_bounds(bounds)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 1:
-        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    if l2_step not in L2_STEPS:
-        raise ValueError(f"l2_step must be one of {', '.join(L2_STEPS)}, got {l2_step!r}")
-    if step_size is None:
-        step_size = default_step_size(eps, int(steps))
-    step_size = check_eps(step_size, name="step_size")
-    kappa = check_eps(kappa, name="kappa")
-
+    if bounds is None:
+        raise ValueError("bounds: give the data's value range (lo, hi)")
     x = tf.convert_to_tensor(x, tf.float32)
     input_shape = x.shape[1:] if x.shape[1:].is_fully_defined() else None
-    if _check_long_steps(long_steps) == "cut" and eps > 0:
-        step_size = cut_step_size(geometry.name, eps, step_size, l2_step=l2_step, input_shape=input_shape)
-    check_step_length(geometry.name, eps, int(steps), step_size, l2_step=l2_step,  # before any model call
-                      input_shape=input_shape)
+    plan = _plan(norm=norm, eps=eps, bounds=bounds, input_shape=input_shape, steps=steps, step_size=step_size,
+                 step_size_factor=step_size_factor, objective=objective, random_start=random_start,
+                 restarts=restarts, l2_step=l2_step, long_steps=long_steps, update=update, momentum=momentum,
+                 targeted=targeted, kappa=kappa)
+    lo, hi = plan.bounds  # type: ignore[misc]
     y = _check_inputs(model_fn, x, y, lo, hi)
-    if geometry.name == "l2":
-        dim = x.shape[1:].num_elements()
-        check_l2_extent(eps, step_size, sign_steps=l2_step == "sign", dim=dim)
-    if eps == 0.0 or (steps == 0 and not random_start):
+    if plan.eps == 0.0 or (plan.steps == 0 and not plan.random_start):
         return tf.identity(x)
 
-    key = ("step", geometry.name, objective, l2_step, targeted, kappa, lo, hi)
-    step = _compiled(model_fn, key, _step_builder(model_fn, geometry, loss_fn, l2_step, targeted, kappa, lo, hi),
-                     bool(jit_compile))
-    eps_t = tf.constant(eps, tf.float32)
-    size_t = tf.constant(step_size, tf.float32)
+    key = ("step", type(plan.geometry), plan.loss_fn, plan.l2_step, plan.targeted, plan.kappa, lo, hi, plan.rule)
+    step = _compiled(model_fn, key, _step_builder(model_fn, plan, lo, hi), bool(jit_compile))
+    eps_t = tf.constant(plan.eps, tf.float32)
+    size_t = tf.constant(plan.step_size, tf.float32)
     best = best_score = None
-    for restart in range(int(restarts)):
-        if random_start:
-            start = geometry.random_start(tf.shape(x), eps_t, _restart_seed(seed, restart))
+    for restart in range(plan.restarts):
+        if plan.random_start:
+            start = plan.geometry.random_start(tf.shape(x), eps_t, _restart_seed(seed, restart))
             x_adv = tf.clip_by_value(x + start, lo, hi)
         else:
             x_adv = x
-        for _ in range(int(steps)):
-            x_adv = step(x_adv, x, y, eps_t, size_t)
+        state = plan.rule.init(x)
+        for _ in range(plan.steps):
+            x_adv, state = step(x_adv, x, y, eps_t, size_t, state)
         _check_adversarial(x_adv)
-        if restarts == 1:
+        if plan.restarts == 1:
             best = x_adv
             break
-        score_key = ("score", objective, targeted, kappa)
-        score = _compiled(model_fn, score_key, _score_builder(model_fn, loss_fn, targeted, kappa), False)(x_adv, y)
+        score_key = ("score", plan.loss_fn, plan.targeted, plan.kappa)
+        score = _compiled(model_fn, score_key, _score_builder(model_fn, plan.loss_fn, plan.targeted, plan.kappa),
+                          False)(x_adv, y)
         if best is None:
             best, best_score = x_adv, score
         else:
@@ -365,11 +408,13 @@ def pgd(
 
 @dataclass(frozen=True)
 class PGD:
-    """A PGD attack configuration, callable as ``attack(model_fn, x, y, seed=...)``.
+    """A PGD configuration, callable as ``attack(model_fn, x, y, seed=...)`` (the fields are :func:`pgd`'s).
 
-    ``bounds`` may be left None and given at call time (the dataset knows
-    them); ``step_size`` None means ``2.5 * eps / steps``. Validation happens
-    here, with the field name in the message.
+    ``bounds`` may be left None and given at call time; ``step_size`` None
+    means ``step_size_factor * eps / steps``. Validation happens here, with the
+    field name in the message. Code outside :mod:`tfrobust.attacks` configures
+    attacks through the registry instead (:class:`tfrobust.attacks.Attack`);
+    ``Attack.coerce(pgd_config)`` converts one.
 
     Example:
         >>> attack = PGD(norm="l2", eps=1.5, steps=40)
@@ -388,35 +433,32 @@ class PGD:
     kappa: float = 0.0
     bounds: tuple[float, float] | None = None
     long_steps: str = "refuse"
+    step_size_factor: float = 2.5
+    update: str = "steepest"
+    momentum: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_long_steps(self.long_steps)
-        get_norm(self.norm)
-        get_objective(self.objective)
         object.__setattr__(self, "eps", check_eps(parse_number(self.eps, name="eps")))
         if self.step_size is not None:
-            object.__setattr__(self, "step_size", check_eps(parse_number(self.step_size, name="step_size"), name="step_size"))
-        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
-        if isinstance(self.restarts, bool) or not isinstance(self.restarts, (int, np.integer)) or self.restarts < 1:
-            raise ValueError(f"restarts must be an integer >= 1, got {self.restarts!r}")
-        if self.l2_step not in L2_STEPS:
-            raise ValueError(f"l2_step must be one of {', '.join(L2_STEPS)}, got {self.l2_step!r}")
-        if self.bounds is not None:
-            object.__setattr__(self, "bounds", _check_bounds(self.bounds))
+            size = check_eps(parse_number(self.step_size, name="step_size"), name="step_size")
+            object.__setattr__(self, "step_size", size)
         object.__setattr__(self, "kappa", check_eps(parse_number(self.kappa, name="kappa"), name="kappa"))
-        size = check_eps(self.resolved_step_size, name="step_size")  # the default 2.5 * eps / steps too
-        if self.norm == "l2":
-            check_l2_extent(self.eps, size, sign_steps=self.l2_step == "sign")
         # Refused here, before any work; l2 sign steps again at the first call, when the
-        # input size is known (or earlier with check_step_length(..., input_shape=...)).
-        if self.long_steps == "refuse":
-            check_step_length(self.norm, self.eps, int(self.steps), size, l2_step=self.l2_step)
+        # input size is known (or earlier with check_input_shape).
+        plan = _plan(**self._options(), bounds=self.bounds, long_steps=self.long_steps)
+        object.__setattr__(self, "bounds", plan.bounds)
+
+    def _options(self) -> dict[str, Any]:
+        values = asdict(self)
+        del values["bounds"], values["long_steps"]
+        return values
 
     @property
     def resolved_step_size(self) -> float:
-        """The step size used: the configured one or ``2.5 * eps / steps``."""
-        return self.step_size if self.step_size is not None else default_step_size(self.eps, self.steps)
+        """The step size used: the configured one or ``step_size_factor * eps / steps`` (before any cut)."""
+        if self.step_size is not None:
+            return self.step_size
+        return default_step_size(self.eps, self.steps, self.step_size_factor)
 
     def check_input_shape(self, input_shape: Any) -> None:
         """Refuses this attack for inputs of ``input_shape`` (no batch axis) if one step is
@@ -430,10 +472,8 @@ class PGD:
         bounds = bounds if bounds is not None else self.bounds
         if bounds is None:
             raise ValueError("bounds: give the data's value range to the attack or at call time")
-        return pgd(model_fn, x, y, norm=self.norm, eps=self.eps, steps=self.steps, bounds=bounds,
-                   step_size=self.resolved_step_size, objective=self.objective,
-                   random_start=self.random_start, restarts=self.restarts, l2_step=self.l2_step,
-                   targeted=self.targeted, kappa=self.kappa, seed=seed, long_steps=self.long_steps)
+        return pgd(model_fn, x, y, bounds=bounds, seed=seed, long_steps=self.long_steps,  # type: ignore[arg-type]
+                   **self._options())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for configs and ``get_config``)."""

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-__all__ = ["check_finite", "check_in_bounds", "check_labels", "num_logits"]
+__all__ = ["check_bounds", "check_finite", "check_in_bounds", "check_labels", "num_logits"]
 
 # model callable -> number of logits K (found once per model)
 _NUM_LOGITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -36,6 +36,21 @@ def check_finite(t: tf.Tensor, name: str, *, what: str = "values", hint: str = "
     bad = int(tf.size(t, tf.int64) - tf.math.count_nonzero(tf.math.is_finite(t), dtype=tf.int64))
     if bad:
         raise ValueError(f"{name} has {bad} non-finite {what} (NaN or inf) of {t.shape.num_elements()}; {hint}")
+
+
+def check_bounds(bounds: Any, name: str = "bounds") -> tuple[float, float]:
+    """A data range ``(lo, hi)`` as two floats with ``lo < hi`` (infinite ends allowed).
+
+    Raises:
+        ValueError: not a pair of numbers, NaN, or ``lo >= hi`` (one line, naming ``name``).
+    """
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (lo, hi), got {bounds!r}") from None
+    if not lo < hi:
+        raise ValueError(f"{name} must satisfy lo < hi, got ({lo}, {hi})")
+    return lo, hi
 
 
 def check_in_bounds(x: tf.Tensor, lo: float, hi: float, name: str = "x") -> None:

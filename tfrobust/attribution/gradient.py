@@ -25,8 +25,10 @@ import keras
 import tensorflow as tf
 
 from tfrobust.attribution.checks import check_finite, check_labels, num_logits
+from tfrobust.registry import register
 
-__all__ = ["gradient", "gradient_input", "logit_gradient", "BASE_MAPS"]
+__all__ = ["BASE_MAPS", "cached_functions", "call_model", "check_map", "compiled", "gradient", "gradient_input",
+           "logit_gradient", "prepare"]
 
 ModelFn = Callable[[tf.Tensor], tf.Tensor]
 MapFn = Callable[[ModelFn, tf.Tensor, tf.Tensor], tf.Tensor]
@@ -38,9 +40,8 @@ _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.
 def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
     """Logits of ``x``; Keras models and layers run with ``training=False``.
 
-    Same as ``tfrobust.attacks.call_model``, repeated here because
-    ``attribution`` sits beside ``attacks`` in the layer order
-    (docs/architecture.md, Layers) and may import only ``config``.
+    The home of the model call of attributions and attacks: ``attacks``
+    builds on this layer (docs/architecture.md, Layers) and imports it.
     """
     if isinstance(model_fn, keras.layers.Layer):
         return model_fn(x, training=False)
@@ -63,6 +64,14 @@ def compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callab
     if fn is None:
         fn = per_model[key] = tf.function(build(), reduce_retracing=True)
     return fn
+
+
+def cached_functions(model_fn: ModelFn) -> dict[tuple[Any, ...], Any]:
+    """A copy of the compiled functions :func:`compiled` cached for ``model_fn``, by key (for diagnostics)."""
+    try:
+        return dict(_COMPILED.get(model_fn, {}))
+    except TypeError:  # not weak-referenceable: nothing is cached
+        return {}
 
 
 def prepare(x: Any, y: Any, model: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
@@ -139,6 +148,7 @@ def check_map(maps: tf.Tensor, name: str) -> None:
     check_finite(maps, f"the {name} map", hint="the model's logits or gradients are not finite there")
 
 
+@register("attributions", "gradient")
 def gradient(model: ModelFn, x: Any, y: Any) -> tf.Tensor:
     """Loss gradient ``g_G = d CE(f(x), y) / dx`` per example.
 
@@ -160,6 +170,7 @@ def gradient(model: ModelFn, x: Any, y: Any) -> tf.Tensor:
     return _run("gradient", model, x, y)
 
 
+@register("attributions", "gradient_input")
 def gradient_input(model: ModelFn, x: Any, y: Any) -> tf.Tensor:
     """Gradient * Input ``g_GX = x * d CE(f(x), y) / dx`` (element-wise).
 
@@ -176,6 +187,7 @@ def gradient_input(model: ModelFn, x: Any, y: Any) -> tf.Tensor:
     return _run("gradient_input", model, x, y)
 
 
+@register("attributions", "logit_gradient")
 def logit_gradient(model: ModelFn, x: Any, y: Any) -> tf.Tensor:
     """Gradient of the label's logit ``d z_y / dx`` (Noack's simple gradient).
 

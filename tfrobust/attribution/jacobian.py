@@ -30,17 +30,12 @@ import tensorflow as tf
 from tfrobust.attribution.checks import check_finite
 from tfrobust.attribution.gradient import ModelFn, call_model, compiled, prepare
 from tfrobust.attribution.smoothgrad import seed_tensor
+from tfrobust.config import check_int
 
 __all__ = ["jacobian_frobenius", "logit_jacobian_norms", "projection_vectors", "safe_norm", "safe_sqrt"]
 
 #: Norms below this are reported as exactly 0 (with gradient 0) by :func:`safe_norm`.
 NORM_FLOOR = 1e-12
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def safe_sqrt(squared: Any, *, floor: float = NORM_FLOOR) -> tf.Tensor:
@@ -144,8 +139,8 @@ def projection_vectors(num_classes: int, n_proj: int, seed: Any = 0, *, batch: A
     Ref: Hoffman et al. 2019, "Robust learning with Jacobian regularization";
     Noack et al. 2021, eq. 14.
     """
-    k = _check_int(num_classes, "num_classes", 1)
-    n = _check_int(n_proj, "n_proj", 1)
+    k = check_int(num_classes, name="num_classes", minimum=1)
+    n = check_int(n_proj, name="n_proj", minimum=1)
     return _unit_vectors(k, n, seed_tensor(seed), batch)
 
 
@@ -263,7 +258,7 @@ def jacobian_frobenius(model: ModelFn, x: Any, *, n_proj: int | None = None, see
     if n_proj is None:
         sq = _exact_fn(model)(x)
         return _sqrt_floor(_check_result(tf.reduce_sum(sq, axis=1), "the squared Jacobian norm"), NORM_FLOOR)
-    count = _check_int(n_proj, "n_proj", 1)
+    count = check_int(n_proj, name="n_proj", minimum=1)
     seed_t = seed_tensor(seed)
 
     def build() -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
@@ -302,7 +297,7 @@ def logit_jacobian_norms(model: ModelFn, x: Any, y: Any, *, batch_size: int = 25
     Ref: Noack et al. 2021, Fig. 4 (``||J_c(x)||_F`` and ``||J_{!=c}(x)||_F``,
     the latter averaged over the logits that differ from the ground truth).
     """
-    size = _check_int(batch_size, "batch_size", 1)
+    size = check_int(batch_size, name="batch_size", minimum=1)
     x, y = prepare(x, y, model)
     fn = _exact_fn(model)
     n = int(x.shape[0])

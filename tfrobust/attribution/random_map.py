@@ -1,4 +1,4 @@
-"""The random baseline: a map of i.i.d. uniform(-1, 1) values, independent of the model.
+"""The random baseline (attribution ``"random"``): i.i.d. uniform(-1, 1) values, independent of the model.
 
 Ref: Hooker et al. 2019 (ROAR random baseline); Kim et al. 2019, sec. 4.
 """
@@ -12,11 +12,13 @@ import tensorflow as tf
 
 from tfrobust.attribution.checks import check_finite, check_labels, num_logits
 from tfrobust.attribution.smoothgrad import seed_tensor
+from tfrobust.registry import register
 
 __all__ = ["random_map"]
 
 
-def random_map(model: Any, x: Any, y: Any = None, *, seed: Any = 0) -> tf.Tensor:
+@register("attributions", "random")
+def random_map(model: Any, x: Any, y: Any = None, *, seed: int | tuple[int, int] = 0) -> tf.Tensor:
     """Uniform(-1, 1) noise with the shape of ``x``; ``model`` and ``y`` do not enter it.
 
     The inputs are still checked like every attribution's (a random baseline
@@ -27,7 +29,8 @@ def random_map(model: Any, x: Any, y: Any = None, *, seed: Any = 0) -> tf.Tensor
         model: not called (kept for the registry's ``fn(model, x, y)`` signature).
         x: (N, H, W, C) (or any (N, ...)) inputs; only the shape enters the map.
         y: None or (N,) labels; checked only.
-        seed: int or (2,) int; the same seed and shape give the same map.
+        seed: int or (2,) int; the same seed and shape give the same map
+            (an example's values depend on the batch's shape, not only on it).
 
     Returns:
         (N, ...) float32 tensor of i.i.d. uniform(-1, 1) values, shape of ``x``.

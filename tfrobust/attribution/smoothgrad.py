@@ -2,20 +2,22 @@
 
 Ref: Smilkov et al. 2017; Noack et al. 2021, sec. 3.1 (eq. for ``I^SmG``) and
 sec. 4.1 (``sigma = 0.15`` on [0, 1] data, ``N = 50`` samples, logit-gradient
-base).
+base). Registered as the attribution ``"smoothgrad"``.
 
 Noise is ABSOLUTE, in data units: ``x + e`` with ``e ~ N(0, sigma^2)``, so
 ``sigma = 0.15`` means 0.15 of a [0, 1] pixel (PAIR saliency and
 tf-keras-vis instead scale sigma by each input's value range; convert with
 ``sigma = level * (hi - lo)`` if you want theirs). The noisy inputs are NOT
-clipped to the data bounds unless ``bounds`` is given (SmoothGrad does not
-clip). Noack et al.'s code (a1noack/interp_regularization,
-``ir_utils/interp_generators.py``, ``smoothgrad``) clips the noisy copies to
-[0, 1] and averages them together with the clean input (``j + 1 = 51`` maps
-for ``j = 50``): ``bounds=(0, 1), include_clean=True``.
+clipped to the data bounds unless ``clip=True`` (SmoothGrad does not clip);
+the bounds clipped to are the data's, which callers pass through the
+attribution protocol keyword ``bounds``. Noack et al.'s code
+(a1noack/interp_regularization, ``ir_utils/interp_generators.py``,
+``smoothgrad``) clips the noisy copies to [0, 1] and averages them together
+with the clean input (``j + 1 = 51`` maps for ``j = 50``):
+``clip=True, include_clean=True`` with ``bounds=(0, 1)``.
 
 Speed and memory: all samples of a batch are evaluated inside ONE compiled
-``tf.function`` (cached per model, base, chunk, bounds and include_clean), ``chunk`` noisy
+``tf.function`` (cached per model, base, chunk, clip bounds and include_clean), ``chunk`` noisy
 copies of every example at a time, i.e. batches of ``chunk * N`` inputs,
 accumulated over ``ceil(samples / chunk)`` iterations of a ``tf.while_loop``.
 The noise of sample ``s`` is ``stateless_normal(shape(x), fold_in(seed, s))``
@@ -27,14 +29,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attribution.checks import check_in_bounds
+from tfrobust.attribution.checks import check_bounds, check_in_bounds
 from tfrobust.attribution.gradient import BASE_MAPS, ModelFn, check_map, compiled, prepare
-from tfrobust.config import FLOAT32_MAX
+from tfrobust.config import FLOAT32_MAX, check_int
+from tfrobust.registry import register
 
 __all__ = ["smoothgrad", "seed_tensor", "DEFAULT_CHUNK"]
 
@@ -62,12 +65,6 @@ def seed_tensor(seed: Any) -> tf.Tensor:
     if not (raw.dtype.is_integer or raw.dtype.is_floating):
         raise ValueError(f"seed must be an int or a pair of ints, got dtype {raw.dtype.name}")
     return tf.cast(raw, tf.int64)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, float] | None,
@@ -109,18 +106,20 @@ def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, floa
     return build
 
 
+@register("attributions", "smoothgrad")
 def smoothgrad(
     model: ModelFn,
     x: Any,
     y: Any,
     *,
-    base: str = "logit_gradient",
+    base: Literal["logit_gradient", "gradient", "gradient_input"] = "logit_gradient",
     sigma: float = 0.15,
     samples: int = 50,
-    seed: Any = 0,
+    seed: int | tuple[int, int] = 0,
     chunk: int | None = None,
-    bounds: tuple[float, float] | None = None,
+    clip: bool = False,
     include_clean: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> tf.Tensor:
     """SmoothGrad ``mean_s base(x + e_s)``, ``e_s ~ N(0, sigma^2)`` i.i.d. per value.
 
@@ -134,24 +133,29 @@ def smoothgrad(
         sigma: noise standard deviation, ABSOLUTE in data units (>= 0;
             Noack: 0.15 on [0, 1] data). Not scaled by the input's range.
         samples: number of noisy copies averaged (>= 1; Noack: 50).
-        seed: int or (2,) int; sample ``s`` uses noise drawn from
-            ``fold_in(seed, s)`` for the whole batch, so results do not depend
-            on ``chunk``.
+        seed: int or (2,) int (a tensor too, e.g. a per-step seed); sample
+            ``s`` uses noise drawn from ``fold_in(seed, s)`` for the whole
+            batch, so results do not depend on ``chunk`` (but the noise of an
+            example depends on the batch's shape, not only on the example).
         chunk: noisy copies of each example evaluated together (>= 1;
             default ``min(samples, 16)``); memory grows as ``chunk * N``.
-        bounds: optional (lo, hi): clip the noisy inputs to the data range.
-            Default None: no clipping, as in SmoothGrad.
+        clip: clip the noisy inputs to ``bounds`` (Noack et al.'s code);
+            default False: no clipping, as in SmoothGrad.
         include_clean: also average the map of the unnoised ``x``, i.e.
             ``(base(x) + sum_s base(x + e_s)) / (samples + 1)`` (Noack et
             al.'s code); default False, the plain SmoothGrad mean.
+        bounds: the data's value range (lo, hi), the attribution protocol
+            keyword (:func:`tfrobust.attribution.attribute` passes it); used
+            only with ``clip`` (then required, and ``x`` must lie within it).
 
     Returns:
         (N, ...) float32 tensor, same shape as ``x``.
 
     Raises:
         ValueError: unknown ``base`` or an option out of range (named in the
-            message); eagerly also NaN/inf in ``x``, ``x`` outside ``bounds``
-            (when given), labels not integers in [0, K), or a non-finite map.
+            message), ``clip`` without ``bounds``; eagerly also NaN/inf in
+            ``x``, ``x`` outside ``bounds`` (with ``clip``), labels not integers
+            in [0, K), or a non-finite map.
 
     Ref: Noack et al. 2021, sec. 3.1 and 4.1; Smilkov et al. 2017.
     """
@@ -163,25 +167,21 @@ def smoothgrad(
         raise ValueError(f"sigma must be a number >= 0, got {sigma!r}") from None
     if not math.isfinite(sigma_f) or sigma_f < 0 or sigma_f > FLOAT32_MAX:
         raise ValueError(f"sigma must be a finite number >= 0 within float32 range, got {sigma!r}")
-    n = _check_int(samples, "samples", 1)
-    size = min(n, DEFAULT_CHUNK) if chunk is None else min(_check_int(chunk, "chunk", 1), n)
-    clip: tuple[float, float] | None = None
-    if bounds is not None:
-        try:
-            lo, hi = (float(b) for b in bounds)
-        except (TypeError, ValueError):
-            raise ValueError(f"bounds must be None or a pair (lo, hi), got {bounds!r}") from None
-        if not lo < hi:
-            raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
-        clip = (lo, hi)
+    n = check_int(samples, name="samples", minimum=1)
+    size = min(n, DEFAULT_CHUNK) if chunk is None else min(check_int(chunk, name="chunk", minimum=1), n)
+    for flag, value in (("clip", clip), ("include_clean", include_clean)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag} must be true or false, got {value!r}")
+    limits = check_bounds(bounds) if bounds is not None else None
+    if clip and limits is None:
+        raise ValueError("clip: smoothgrad clips the noisy copies to the data's bounds; pass bounds=(lo, hi)")
+    clip_to = limits if clip else None
     seed_t = seed_tensor(seed)
     x, y = prepare(x, y, model)
-    if clip is not None:
-        check_in_bounds(x, *clip)
-    if not isinstance(include_clean, bool):
-        raise ValueError(f"include_clean must be true or false, got {include_clean!r}")
-    key = ("smoothgrad", base, size, clip) + (("include_clean",) if include_clean else ())
-    fn = compiled(model, key, _builder(model, base, size, clip, include_clean))
+    if clip_to is not None:
+        check_in_bounds(x, *clip_to)
+    key = ("smoothgrad", base, size, clip_to) + (("include_clean",) if include_clean else ())
+    fn = compiled(model, key, _builder(model, base, size, clip_to, include_clean))
     maps = fn(x, y, tf.constant(sigma_f, tf.float32), tf.constant(n, tf.int32), seed_t)
     check_map(maps, "smoothgrad")
     return maps

@@ -1,4 +1,10 @@
-"""Evaluation: robust accuracy, ROAR/KAR occlusion and scores (later: manifold distance, Jacobian diagnostics)."""
+"""Evaluation: robust-accuracy tables under any registered attack, ROAR/KAR occlusion and its scores.
+
+Submodules not re-exported here: :mod:`~tfrobust.evaluation.distance` and
+:mod:`~tfrobust.evaluation.manifold` (Kim et al.'s manifold distance and its study),
+:mod:`~tfrobust.evaluation.vaegan_training` (the VAE-GAN it projects with) and
+:mod:`~tfrobust.evaluation.figures` (figure helpers).
+"""
 
 from tfrobust.evaluation.occlusion import (
     fill_values,

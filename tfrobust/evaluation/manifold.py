@@ -14,12 +14,15 @@ Failed attacks are dropped, as in the paper ("attacks which failed to change
 the prediction are removed"): an adversarial example counts when the
 classifier's prediction on it differs from its prediction on the clean image.
 
-The authors' code (1202kbs/Robustness-and-Interpretability, ``2.3 FMNIST
-Gradient Analysis.ipynb``, ``evaluate``) attacks with ``GM(eps=12,
-step_size=2, n_steps=40, norm='2')``: no random start (``attacks.py``:
-``random_start=False``) and a fixed step of 2 along the normalised gradient
-(:data:`KIM_STEP_SIZES`); :func:`manifold_study` takes both
-(``random_start``, ``step_size``). Their projection is a sampled
+The attack is any registered one (:data:`tfrobust.registry.ATTACKS`, the
+attack protocol of :mod:`tfrobust.attacks.protocol`). The default, PGD, runs
+as the authors' code (1202kbs/Robustness-and-Interpretability, ``2.3 FMNIST
+Gradient Analysis.ipynb``, ``evaluate``) attacks: ``GM(eps=12, step_size=2,
+n_steps=40, norm='2')``, i.e. no random start (``attacks.py``:
+``random_start=False``), a fixed step of 2 along the normalised gradient
+(:data:`KIM_STEP_SIZES`, cut to the ball's diameter ``2 * eps``) and, for the
+CW objective, the cap 500 (:data:`KIM_PGD_DEFAULTS`, merged under the
+caller's options by :func:`manifold_attack_options`). Their projection is a sampled
 reconstruction ``dec(mean + sigma * e)`` (``vae_gans.py``, ``reconstruct``
 returns ``X_tilde``): :func:`sampled_projection`. One difference stays: they
 judge success with the *standard* model's predictions for every attacked
@@ -37,8 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from tfrobust.attacks import call_model, pgd
-from tfrobust.config import check_int
+from tfrobust.attacks import Attack, call_model
+from tfrobust.attacks.checks import check_eps
+from tfrobust.config import ConfigError, check_int, parse_number
+from tfrobust.evaluation.distance import manifold_distance
 from tfrobust.evaluation.figures import atomic_savefig, display_images
 from tfrobust.evaluation.vaegan_training import (  # re-exported: they lived here before
     VAEGAN_BATCH_SIZE,
@@ -50,11 +55,12 @@ from tfrobust.evaluation.vaegan_training import (  # re-exported: they lived her
     vaegan_settings,
     write_reconstructions,
 )
+from tfrobust.registry import ATTACKS
 
-__all__ = ["KIM_EPS", "KIM_KAPPA", "KIM_STEPS", "KIM_STEP_SIZES", "VAEGAN_BATCH_SIZE", "VAEGAN_BOUNDS",
-           "VAEGAN_CONFIG_KEYS", "manifold_distance", "manifold_study", "plot_adversarial_grid",
-           "plot_manifold_histogram", "read_history", "read_vaegan_config", "sampled_projection", "train_vaegan",
-           "vaegan_settings", "write_reconstructions"]
+__all__ = ["KIM_EPS", "KIM_KAPPA", "KIM_PGD_DEFAULTS", "KIM_STEPS", "KIM_STEP_SIZES", "VAEGAN_BATCH_SIZE",
+           "VAEGAN_BOUNDS", "VAEGAN_CONFIG_KEYS", "manifold_attack", "manifold_attack_options", "manifold_distance",
+           "manifold_study", "plot_adversarial_grid", "plot_manifold_histogram", "read_history", "read_vaegan_config",
+           "sampled_projection", "train_vaegan", "vaegan_settings", "write_reconstructions"]
 
 #: Kim et al. 2019 B.1: the analysed attacks (l2, eps 12 on [-1, 1] data, PGD-40, cross-entropy).
 KIM_EPS = 12.0
@@ -63,36 +69,60 @@ KIM_STEPS = 40
 KIM_STEP_SIZES: dict[str, float] = {"l2": 2.0, "linf": 0.02}
 #: Kim's code: the CW surrogate ``min(max_{j != y} z_j - z_y, 500)``, i.e. practically uncapped.
 KIM_KAPPA = 500.0
+#: What the manifold study changes of PGD's own defaults (Kim's code); the step size comes from
+#: :data:`KIM_STEP_SIZES` (see :func:`manifold_attack_options`).
+KIM_PGD_DEFAULTS: dict[str, Any] = {"steps": KIM_STEPS, "random_start": False, "kappa": KIM_KAPPA}
 
 
-def manifold_distance(projector: Callable[[Any], Any], x: Any, *, batch_size: int = 256) -> np.ndarray:
-    """``d_pi(x) = ||x - pi(x)||_2`` per example (Kim et al. 2019 sec. 2.1).
+def _radius(eps: Any) -> float:
+    return check_eps(parse_number(eps, name="eps") if isinstance(eps, str) else eps)
 
-    Args:
-        projector: any callable mapping a (B, ...) float32 batch to its
-            projection of the same shape, e.g. a :class:`tfrobust.models.VAEGAN`
-            (``dec(enc(x))``) or ``functools.partial(vaegan.project, optimize_steps=100)``
-            (footnote 2).
-        x: (N, ...) float32 inputs in the data's bounds.
-        batch_size: examples per projector call.
 
-    Returns:
-        (N,) float64 distances in data units.
+def manifold_attack_options(attack: str = "pgd", options: Mapping[str, Any] | None = None, *, norm: str,
+                            eps: Any, prefix: str = "options") -> dict[str, Any]:
+    """The options ``attack`` runs with in :func:`manifold_study`, parsed by its registry entry.
+
+    For ``pgd``, Kim's code's values (:data:`KIM_PGD_DEFAULTS`; ``step_size``
+    :data:`KIM_STEP_SIZES` of ``norm`` cut to the ball's diameter ``2 * eps``,
+    for ``eps > 0`` and a norm listed there) lie under ``options``: an option
+    given wins (``step_size: None`` is PGD's own ``2.5 * eps / steps``).
+    Other attacks get ``options`` alone.
 
     Raises:
-        ValueError: bad ``batch_size`` or a projection of another shape.
+        ValueError: an unknown attack, an option it does not take or of the
+            wrong type, or a bad ``eps`` (one line naming ``prefix``).
     """
-    size = check_int(batch_size, name="batch_size", minimum=1)
-    x = np.asarray(x, np.float32)
-    out = np.zeros(len(x), np.float64)
-    for start in range(0, len(x), size):
-        xb = x[start:start + size]
-        projected = np.asarray(projector(xb), np.float32)
-        if projected.shape != xb.shape:
-            raise ValueError(f"the projector returned shape {projected.shape} for inputs of shape {xb.shape}")
-        diff = (xb.astype(np.float64) - projected.astype(np.float64)).reshape(len(xb), -1)
-        out[start:start + len(xb)] = np.linalg.norm(diff, axis=1)
-    return out
+    entry = ATTACKS[attack]
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"{prefix} must be a mapping of the attack's options, got {options!r}")
+    given = dict(options or {})
+    if attack == "pgd":
+        radius = _radius(eps)
+        defaults: dict[str, Any] = dict(KIM_PGD_DEFAULTS)
+        if norm in KIM_STEP_SIZES and radius > 0:
+            defaults["step_size"] = min(KIM_STEP_SIZES[norm], 2 * radius)
+        given = {**defaults, **given}
+    return entry.parse(given, prefix=prefix)
+
+
+def manifold_attack(attack: str = "pgd", options: Mapping[str, Any] | None = None, *, norm: str, eps: Any,
+                    bounds: Any, input_shape: Any = None, prefix: str = "options") -> Attack:
+    """The attack of :func:`manifold_study`, checked: ``attack`` with :func:`manifold_attack_options`.
+
+    Raises:
+        ValueError: one line; what :meth:`tfrobust.attacks.Attack.build` refuses
+            (an unknown attack or norm, a bad option, a PGD step longer than the
+            ball's diameter, ...), starting with ``prefix`` where it names an option.
+    """
+    parsed = manifold_attack_options(attack, options, norm=norm, eps=eps, prefix=prefix)
+    try:
+        return Attack.build(attack, norm=norm, eps=_radius(eps), bounds=bounds, options=parsed,
+                            input_shape=input_shape, prefix=prefix)
+    except ValueError as err:
+        text = " ".join(str(err).split())
+        if text.startswith(prefix) or not any(text.startswith(name) for name in parsed):
+            raise
+        raise ConfigError(f"{prefix}: {text}") from None
 
 
 def sampled_projection(vaegan: Any, *, seed: int = 0) -> Callable[[Any], np.ndarray]:
@@ -143,12 +173,9 @@ def manifold_study(
     data: Any,
     *,
     eps: float = KIM_EPS,
-    steps: int = KIM_STEPS,
     norm: str = "l2",
-    step_size: float | None = None,
-    objective: str = "xent",
-    random_start: bool = True,
-    kappa: float = 0.0,
+    attack: str = "pgd",
+    options: Mapping[str, Any] | None = None,
     bounds: tuple[float, float] | None = None,
     batch_size: int = 256,
     seed: int = 0,
@@ -157,10 +184,9 @@ def manifold_study(
 ) -> dict[str, Any]:
     """d_pi of clean test images and of successful adversarial examples (Kim et al. 2019 sec. 2.1).
 
-    Attacks every example with PGD (from a random start unless
-    ``random_start=False``), keeps the adversarial examples that change the
-    classifier's prediction and measures the distance of both populations to
-    the manifold.
+    Attacks every example with a registered attack (PGD as Kim's code by
+    default), keeps the adversarial examples that change the classifier's
+    prediction and measures the distance of both populations to the manifold.
 
     Args:
         classifier: a Keras classifier (logits) or logits callable.
@@ -168,14 +194,11 @@ def manifold_study(
         data: a :class:`tfrobust.data.Dataset` or a pair ``(x, y)``: (N, ...)
             float32 within ``bounds`` and (N,) int labels.
         eps: attack radius in data units (default 12: B.1 for [-1, 1] data).
-        steps: PGD iterations (B.1: 40).
-        norm: ``"l2"`` (the paper's analysis) or ``"linf"``.
-        step_size: PGD step size; default ``2.5 * eps / steps`` (Kim's code:
-            :data:`KIM_STEP_SIZES`).
-        objective: ``"xent"`` (the paper's analysis) or ``"cw"``.
-        random_start: start PGD from a uniform point of the ball (the paper
-            does not say; Kim's code: False).
-        kappa: CW confidence cap (``objective="cw"`` only; Kim's code: 500).
+        norm: a registered norm: ``"l2"`` (the paper's analysis), ``"linf"``, ...
+        attack: a name of :data:`tfrobust.registry.ATTACKS`.
+        options: the attack's options; for ``pgd`` over Kim's code's values
+            (:func:`manifold_attack_options`: 40 steps, step 2 for l2 and
+            0.02 for linf cut to ``2 * eps``, no random start, CW cap 500).
         bounds: value range; default ``data.bounds``.
         batch_size: examples per attack / projection batch.
         seed: attack seed (batch b uses ``seed + b``).
@@ -191,25 +214,27 @@ def manifold_study(
         ``success`` (N,) bool, the attack changed the prediction;
         ``success_rate`` M / N; ``clean_accuracy`` and ``adversarial_accuracy``
         (accuracy on the attacked images) in [0, 1];
-        ``n``, ``eps``, ``steps``, ``norm``, ``objective``;
+        ``n``, ``eps``, ``norm``, ``attack`` (its name), ``options`` (the
+        options it ran with, Kim's defaults included) and ``settings`` (what
+        its checker reported; PGD: ``steps``, the ``step_size`` it took,
+        ``objective``);
         ``examples``: dict of arrays ``index``, ``x``, ``x_projection``,
         ``x_adv``, ``x_adv_projection``, ``success`` for the first ``examples``
         images.
 
     Raises:
-        ValueError: bad arguments or data outside ``bounds``.
+        ValueError: bad arguments or options (one line) or data outside ``bounds``.
     """
     size = check_int(batch_size, name="batch_size", minimum=1)
     x, y, lo_hi = _data_arrays(data, bounds)
     examples = check_int(examples, name="examples", minimum=0)
+    adversary = manifold_attack(attack, options, norm=norm, eps=eps, bounds=lo_hi, input_shape=x.shape[1:])
     n = len(x)
     x_adv = np.empty_like(x)
     batches = math.ceil(n / size)
     for b, start in enumerate(range(0, n, size)):
-        x_adv[start:start + size] = np.asarray(pgd(
-            classifier, x[start:start + size], y[start:start + size], norm=norm, eps=eps, steps=steps,
-            bounds=lo_hi, step_size=step_size, objective=objective, random_start=random_start, kappa=kappa,
-            seed=seed + b))
+        x_adv[start:start + size] = np.asarray(
+            adversary(classifier, x[start:start + size], y[start:start + size], seed=seed + b))
         if progress is not None:
             progress(f"attacked {min(start + size, n)}/{n} (batch {b + 1}/{batches})")
     clean_pred = _predict(classifier, x, size)
@@ -236,10 +261,11 @@ def manifold_study(
         "clean_accuracy": float(np.mean(clean_pred == y)),
         "adversarial_accuracy": float(np.mean(adv_pred == y)),
         "n": n,
-        "eps": float(eps),
-        "steps": int(steps),
+        "eps": adversary.eps,
         "norm": norm,
-        "objective": objective,
+        "attack": adversary.name,
+        "options": dict(adversary.options),
+        "settings": dict(adversary.settings),
         "examples": shown,
     }
 

@@ -11,15 +11,18 @@ repeat, shared by every method and mode) starts every curve. Scores:
 (:mod:`tfrobust.evaluation.roar_scores`).
 
 Speed: attribution maps are computed once per (model, method, split) and
-cached (:func:`tfrobust.training.compute_maps`); the pixel ranks travel with
-each batch and every member occludes its own copy inside the compiled step;
-members are trained together as one :class:`tfrobust.training.Ensemble`,
-``group_size`` at a time (or one by one with ``batched=False``).
+cached (:func:`tfrobust.training.compute_maps`, which calls
+:func:`tfrobust.attribution.attribute` with each method's options); the
+pixel ranks travel with each batch and every member occludes its own copy
+inside the compiled step; members are trained together as one
+:class:`tfrobust.training.Ensemble`, ``group_size`` at a time (or one by one
+with ``batched=False``).
 
 Resumability: each finished member is written atomically to
 ``out_dir/members/<setting>/<member>.json`` (``<setting>`` hashes everything
 that changes a result: data fingerprints, evaluated model weights, arch,
-epochs, batch size, optimizer, fill, rank mode, seed) and skipped on a re-run.
+epochs, batch size, optimizer, fill, rank mode, seed, the attributions'
+options when given) and skipped on a re-run.
 
 Choices (documented in the report too):
 - repeat ``r`` of every member starts from the same initial weights (seed
@@ -46,7 +49,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.config import OptimizerConfig, to_dict
+from tfrobust.config import ConfigError, OptimizerConfig, to_dict
 from tfrobust.data import Dataset
 from tfrobust.evaluation.occlusion import TIES, fill_values, importance_ranks, occlude
 from tfrobust.evaluation.roar_scores import END_POINTS, write_csv
 from tfrobust.evaluation.roar_scores import scores as roar_scores
 from tfrobust.models import build_model
+from tfrobust.registry import ATTRIBUTIONS
 from tfrobust.training import (
     atomic_json,
     build_optimizer,
@@ -71,7 +75,7 @@ from tfrobust.training import (
 from tfrobust.training.targets import load_targets, model_sha256
 
 __all__ = ["DEFAULT_FRACTIONS", "LABELS", "MODES", "ROAR_COLUMNS", "SCORE_COLUMNS", "Member", "RoarResult",
-           "format_scores", "map_labels", "roar_members", "run_roar"]
+           "check_method_options", "format_scores", "map_labels", "roar_members", "run_roar"]
 
 MODES = ("roar", "kar")
 #: Whose class the attribution maps explain: the evaluated model's prediction (Kim's code) or the label.
@@ -122,6 +126,8 @@ def _check(methods: Sequence[str], fractions: Sequence[float], repeats: int, mod
         raise ValueError("methods: give at least one attribution method")
     if len(set(methods)) != len(methods):
         raise ValueError(f"methods: duplicates in {list(methods)}")
+    for method in methods:
+        ATTRIBUTIONS.get_entry(method)  # an unknown name: a one-line ConfigError listing the names
     bad = [f for f in fractions if not 0.0 < float(f) <= 1.0]
     if not fractions or bad:
         raise ValueError(f"fractions must be in (0, 1] (0 is always measured), got {list(fractions)}")
@@ -132,6 +138,33 @@ def _check(methods: Sequence[str], fractions: Sequence[float], repeats: int, mod
     unknown = [m for m in modes if m not in MODES]
     if not modes or unknown:
         raise ValueError(f"modes must be among {', '.join(MODES)}, got {list(modes)}")
+
+
+def check_method_options(methods: Sequence[str], method_options: Mapping[str, Any] | None
+                         ) -> dict[str, dict[str, Any]]:
+    """Each method's options checked and converted by the registry (``ATTRIBUTIONS[m].parse``).
+
+    Args:
+        methods: the attribution names of the sweep.
+        method_options: attribution name -> its options, or None (defaults for all).
+
+    Returns:
+        name -> converted options, for the methods that were given options.
+
+    Raises:
+        ConfigError: not a mapping, a name that is not among ``methods``, or a
+            bad option (one line naming ``method_options.<name>``).
+    """
+    if method_options is None:
+        return {}
+    if not isinstance(method_options, Mapping):
+        raise ConfigError(f"method_options must map attribution names to options, got {method_options!r}")
+    stray = [name for name in method_options if name not in methods]
+    if stray:
+        raise ConfigError(f"method_options: {', '.join(map(str, stray))} not among the methods "
+                          f"({', '.join(methods)})")
+    return {name: ATTRIBUTIONS[name].parse(opts, prefix=f"method_options.{name}")
+            for name, opts in method_options.items()}
 
 
 def _digest(values: Any) -> str:
@@ -150,13 +183,15 @@ def map_labels(model: keras.Model, data: Dataset, label: str, *, batch_size: int
 
 
 def _ranks(model: keras.Model, data: Dataset, methods: Sequence[str], maps_dir: Path, *, rank_mode: str,
-           ties: str, seed: int, batch_size: int, progress: bool) -> np.ndarray:
+           ties: str, seed: int, batch_size: int, progress: bool,
+           options: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
     """(N, R, H, W) int16 pixel ranks of every method (0 = most important); maps cached in ``maps_dir``."""
     per_method = []
     for i, method in enumerate(methods):
         out = maps_dir / method  # one directory per method: load_targets wants a single map set
+        # compute_maps calls tfrobust.attribution.attribute with the data's bounds and these options
         compute_maps(model, data, method=method, out_dir=out, batch_size=batch_size, seed=seed,
-                     progress=progress)
+                     options=options.get(method), progress=progress)
         ranks = importance_ranks(load_targets(out, data), mode=rank_mode, ties=ties, seed=seed + 7919 * i)
         per_method.append(ranks.astype(np.int16))
     return np.stack(per_method, axis=1)
@@ -206,6 +241,7 @@ def run_roar(
     methods: Sequence[str],
     arch: str,
     arch_options: dict[str, Any] | None = None,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     repeats: int = 3,
     modes: Sequence[str] = ("roar",),
@@ -233,10 +269,14 @@ def run_roar(
         train: the training split the members retrain on (images (N, H, W, C)).
         test: the test split the members are scored on.
         out_dir: results directory (created); a re-run resumes in it.
-        methods: attribution names (``tfrobust.attribution.ATTRIBUTIONS``); include
+        methods: attribution names (``tfrobust.registry.ATTRIBUTIONS``); include
             ``"random"`` for the baseline the scores are relative to.
         arch: registry name of the retrained classifiers (e.g. the evaluated model's).
         arch_options: options of ``arch``.
+        method_options: attribution name -> its options (validated by
+            ``ATTRIBUTIONS[name].parse``; e.g. ``{"smoothgrad": {"samples":
+            20}}``); methods left out use their defaults. The data's bounds
+            reach an attribution that takes ``bounds``; the seed is ``seed``.
         fractions: occluded fractions in (0, 1], increasing (Kim: 0.1 ... 0.9).
         repeats: classifiers per (method, mode, fraction) (Kim: 3).
         modes: ``"roar"`` (replace the most important pixels) and/or ``"kar"``.
@@ -261,10 +301,11 @@ def run_roar(
         A :class:`RoarResult`.
 
     Raises:
-        ValueError: bad methods, fractions, repeats, modes, group size, label, ties,
-            end point, or data without image shape.
+        ValueError: bad methods, method options, fractions, repeats, modes, group
+            size, label, ties, end point, or data without image shape.
     """
     _check(methods, fractions, repeats, modes)
+    options = check_method_options(methods, method_options)
     for name, value, choices in (("label", label, LABELS), ("ties", ties, TIES), ("end_point", end_point, END_POINTS)):
         if value not in choices:
             raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -280,9 +321,11 @@ def run_roar(
     suffix = "" if label == "true" else "-predicted"
     train_maps, test_maps = out / "maps" / f"train{suffix}", out / "maps" / f"test{suffix}"
     train_ranks = _ranks(model, map_labels(model, train, label, batch_size=batch_size), methods, train_maps,
-                         rank_mode=rank_mode, ties=ties, seed=seed, batch_size=batch_size, progress=progress)
+                         rank_mode=rank_mode, ties=ties, seed=seed, batch_size=batch_size, progress=progress,
+                         options=options)
     test_ranks = _ranks(model, map_labels(model, test, label, batch_size=batch_size), methods, test_maps,
-                        rank_mode=rank_mode, ties=ties, seed=seed + 1, batch_size=batch_size, progress=progress)
+                        rank_mode=rank_mode, ties=ties, seed=seed + 1, batch_size=batch_size, progress=progress,
+                        options=options)
     fill_vec = fill_values(np.asarray(train.x), kind=fill)
     setting = {
         "train": json.loads((train_maps / methods[0] / "saliency.json").read_text())["dataset"],
@@ -293,6 +336,8 @@ def run_roar(
         "label": label, "ties": ties,  # the members learn the true labels, whatever labels the maps used:
         "labels": [hashlib.sha256(np.asarray(d.y, "<i4").tobytes()).hexdigest() for d in (train, test)],
     }
+    if options:  # absent without options: the ledgers of earlier runs keep their keys
+        setting["method_options"] = {name: options[name] for name in sorted(options)}
     ledger = out / "members" / _digest(setting)[:16]
     ledger.mkdir(parents=True, exist_ok=True)
     atomic_json(setting, ledger / "setting.json")

@@ -1,17 +1,18 @@
 """Robust-accuracy tables over norms, eps grids and restarts (Noack et al. 2021 Tables 1-2).
 
-For every norm and eps, each restart r runs one PGD attack (its own random
-start) over the data; the table reports the clean accuracy, the mean and
-standard deviation over restarts of the accuracy (Noack's "averaged over 3
-random restarts") and the worst case (an example counts as correct only if it
-survives every restart).
+For every norm and eps, each restart r runs one attack over the data: any
+entry of :data:`tfrobust.registry.ATTACKS` (PGD by default) with seed
+``seed + r``, so its own random start. The table reports the clean accuracy,
+the mean and standard deviation over restarts of the accuracy (Noack's
+"averaged over 3 random restarts") and the worst case (an example counts as
+correct only if it survives every restart).
 
 Accuracies are made monotone along the eps grid: an adversarial example found
 within a smaller eps also lies in every larger ball, so an example broken at
-eps' < eps counts as broken at eps. (Raw PGD at a larger eps can miss an
+eps' < eps counts as broken at eps. (A raw attack at a larger eps can miss an
 example that a smaller-eps run found; this correction is exact, not a fit.)
 
-Every radius and step size is validated before the first attack runs, and a
+Every option, radius and step size is validated before the first attack runs, and a
 model whose logits are NaN or inf on any clean or adversarial image is an
 error, never a table (``argmax`` would score such an image as class 0).
 """
@@ -24,14 +25,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tfrobust.attacks import PGD, cut_step_size, get_norm
-from tfrobust.config import parse_number
+from tfrobust.attacks import Attack, get_norm
+from tfrobust.config import ConfigError, check_int, parse_number
 from tfrobust.training.callbacks import attacked_correct
 
-__all__ = ["robust_accuracy_table", "format_table"]
+__all__ = ["COLUMNS", "robust_accuracy_table", "format_table"]
 
-COLUMNS = ["norm", "eps", "steps", "step_size", "objective", "restarts", "n", "clean_accuracy",
+#: The table's columns. ``steps``, ``step_size`` (the one the attack took) and ``objective`` are what the
+#: attack's checker reports (PGD and FGSM do); empty for an attack that reports nothing.
+COLUMNS = ["norm", "eps", "attack", "steps", "step_size", "objective", "restarts", "n", "clean_accuracy",
            "robust_accuracy_mean", "robust_accuracy_std", "robust_accuracy_worst"]
+
+
+def _input_shape(data: Any) -> tuple[int, ...] | None:
+    """The shape of one input, when the data tells it without reading a batch."""
+    spec = getattr(data, "element_spec", None)
+    try:
+        shape = spec[0].shape[1:] if spec is not None else np.shape(data[0])[1:]
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _norm_options(norm_options: Any, norms: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if norm_options is None:
+        return {}
+    if not isinstance(norm_options, Mapping):
+        raise ConfigError(f"norm_options must be a mapping norm -> options, got {norm_options!r}")
+    out = {}
+    for norm, values in norm_options.items():
+        if norm not in norms:
+            raise ConfigError(f"norm_options: {norm!r} is not one of the attacked norms ({', '.join(norms)})")
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"norm_options.{norm} must be a mapping of options, got {values!r}")
+        out[norm] = dict(values or {})
+    return out
 
 
 def robust_accuracy_table(
@@ -41,38 +69,30 @@ def robust_accuracy_table(
     norms: Sequence[str],
     eps: Sequence[float] | Mapping[str, Sequence[float]],
     bounds: tuple[float, float],
-    steps: int = 40,
-    step_size: float | None = None,
-    step_size_factor: float = 2.5,
-    objective: str = "xent",
+    attack: str = "pgd",
+    options: Mapping[str, Any] | None = None,
+    norm_options: Mapping[str, Mapping[str, Any]] | None = None,
     restarts: int = 1,
-    l2_step: str = "normalized",
-    kappa: float = 0.0,
-    long_steps: str = "refuse",
-    random_start: bool = True,
     seed: int = 0,
     progress: Any = None,
 ) -> pd.DataFrame:
-    """Accuracy under PGD for every (norm, eps), with restarts.
+    """Accuracy under an attack for every (norm, eps), with restarts.
 
     Args:
         model: a Keras classifier (logits) or logits callable.
         data: ``tf.data.Dataset`` of ``(x, y)`` batches within ``bounds``, or a pair of arrays.
-        norms: e.g. ``("l2", "linf")``.
+        norms: registered norms, e.g. ``("l2", "linf")``.
         eps: radii in data units, shared by all norms or a mapping norm -> radii
             (Noack's tables use different radii per norm); sorted ascending per
             norm in the output. The clean pass runs once for all norms.
         bounds: value range of the data.
-        steps: PGD iterations (Noack: 40).
-        step_size: fixed step size; default ``step_size_factor * eps / steps``.
-        step_size_factor: see ``step_size``.
-        objective: ``"xent"`` or ``"cw"``.
+        attack: a registered attack (``pgd``, ``fgsm``, ...).
+        options: the attack's options (PGD: ``steps`` (40), ``step_size``,
+            ``step_size_factor``, ``objective``, ``l2_step``, ``long_steps``,
+            ``update``, ...), checked with its registry entry.
+        norm_options: norm -> options that override ``options`` for that norm
+            (e.g. Noack's per-norm ``step_size_factor``).
         restarts: independent attacks per (norm, eps) (Noack: 3).
-        l2_step: l2 step rule (``"normalized"`` or ``"sign"``).
-        kappa: CW confidence.
-        long_steps: ``refuse`` a step longer than the ball's diameter, or ``cut`` it
-            (:class:`~tfrobust.attacks.PGD`).
-        random_start: random start in the ball for each restart.
         seed: base seed; restart r of (norm, eps) uses seed ``seed + r``.
         progress: optional callable ``progress(message)`` called per attack.
 
@@ -81,44 +101,44 @@ def robust_accuracy_table(
 
     Raises:
         ValueError: a bad option (every attack is configured, and so checked,
-            before the first one runs: radii and step sizes must be finite,
-            >= 0 and within float32 range), bad data (NaN/inf, outside
-            ``bounds``, labels not in [0, K)), or non-finite logits on any
-            clean or adversarial image.
+            before the first one runs: an unknown attack, norm or option, radii
+            and step sizes that are not finite, >= 0 and within float32 range),
+            bad data (NaN/inf, outside ``bounds``, labels not in [0, K)), or
+            non-finite logits on any clean or adversarial image.
     """
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
+    restarts = check_int(restarts, name="restarts", minimum=1)
+    norms = list(norms)
     for norm in norms:
         get_norm(norm)
     per_norm = {n: sorted(parse_number(e, name=f"eps ({n})", minimum=0.0, float32=True)
                           for e in (eps.get(n, ()) if isinstance(eps, Mapping) else eps)) for n in norms}
     if not norms or any(not radii for radii in per_norm.values()):
         raise ValueError("eps: give at least one radius for every norm")
-    attacks = {}  # built first: a bad radius or step size fails before any attack runs
+    extra = _norm_options(norm_options, norms)
+    input_shape = _input_shape(data)
+    attacks = {}  # built first: a bad option, radius or step size fails before any attack runs
     for norm in norms:
+        merged = {**(options or {}), **extra.get(norm, {})}
         for e in per_norm[norm]:
-            size = step_size if step_size is not None else step_size_factor * e / max(steps, 1)
-            attacks[norm, e] = PGD(norm=norm, eps=e, steps=steps, step_size=size, objective=objective,
-                                   random_start=random_start, restarts=1, l2_step=l2_step, kappa=kappa,
-                                   long_steps=long_steps)
-    clean = attacked_correct(model, data, PGD(norm="linf", eps=0.0, steps=0), bounds=bounds)
+            attacks[norm, e] = Attack.build(attack, norm=norm, eps=e, bounds=bounds, options=merged,
+                                            input_shape=input_shape)
+    clean_pass = Attack.build("pgd", norm=norms[0], eps=0.0, bounds=bounds, options={"steps": 0})  # checks x, y
+    clean = attacked_correct(model, data, clean_pass)
     rows = []
     for norm in norms:
         survived = np.ones((restarts, clean.size), bool)  # per restart, monotone along eps
         for e in per_norm[norm]:
-            attack = attacks[norm, e]
-            size = attack.resolved_step_size
-            if long_steps == "cut" and not (norm == "l2" and l2_step == "sign"):
-                size = cut_step_size(norm, e, size)  # the step PGD takes (l2 sign: needs the input size)
+            current = attacks[norm, e]
             for r in range(restarts):
                 if progress is not None:
                     progress(f"{norm} eps={e:g} restart {r + 1}/{restarts}")
-                correct = attacked_correct(model, data, attack, bounds=bounds, seed=seed + r,
+                correct = attacked_correct(model, data, current, seed=seed + r,
                                            what=f"adversarial images ({norm} eps={e:g}, restart {r + 1})")
                 survived[r] &= correct & clean
             acc = survived.mean(axis=1)
             rows.append({
-                "norm": norm, "eps": e, "steps": steps, "step_size": size, "objective": objective,
+                "norm": norm, "eps": e, "attack": attack, "steps": current.settings.get("steps"),
+                "step_size": current.settings.get("step_size"), "objective": current.settings.get("objective"),
                 "restarts": restarts, "n": int(clean.size), "clean_accuracy": float(clean.mean()),
                 "robust_accuracy_mean": float(acc.mean()),
                 "robust_accuracy_std": float(acc.std(ddof=1)) if restarts > 1 else 0.0,

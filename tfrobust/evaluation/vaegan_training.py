@@ -1,7 +1,8 @@
 """Training Kim's VAE-GAN for the manifold distance (``tfrobust manifold train``, study kind ``vaegan``).
 
-Split out of :mod:`tfrobust.evaluation.manifold`, which re-exports every name
-here. Ref: Kim, Seo & Jeon 2019, sec. 2.1 and appendix A.3.
+Split out of :mod:`tfrobust.evaluation.manifold`, which re-exports the names
+that lived there (all but :func:`check_vaegan_dir` and :func:`vaegan_record`).
+Ref: Kim, Seo & Jeon 2019, sec. 2.1 and appendix A.3.
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def train_vaegan(
 
     from tfrobust.config import dump_yaml, load_yaml
     from tfrobust.data import load_dataset
-    from tfrobust.evaluation.manifold import manifold_distance
+    from tfrobust.evaluation.distance import manifold_distance
     from tfrobust.models.vaegan import VAEGANConfig, build_vaegan, kim_vaegan_config
     from tfrobust.training import atomic_json, save_model
 

@@ -225,7 +225,7 @@ class _Expression(str):
         return str(self)
 
 
-def _signature_node(node: ast.FunctionDef | ast.ClassDef) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def _signature_node(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     if isinstance(node, ast.ClassDef):
         for item in node.body:
             if isinstance(item, ast.FunctionDef) and item.name == "__init__":
@@ -401,6 +401,10 @@ class Registry(Mapping[str, Entry]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._discover()
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """The entry of ``name``, or ``default`` when there is none (no error)."""
+        return self[name] if name in self else default
+
     def names(self) -> list[str]:
         return list(self._discover())
 
@@ -416,6 +420,9 @@ class Registry(Mapping[str, Entry]):
         """Registers ``obj`` (a function or class) as ``name`` in this process; replaces an earlier addition."""
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
             raise ConfigError(f"{self.name}: a name is letters, digits, _ . -, got {name!r}")
+        if isinstance(obj, Entry):  # e.g. monkeypatch restoring an entry it replaced
+            self._added[name] = obj
+            return obj
         module = getattr(obj, "__module__", "?")
         qualname = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
         entry = Entry(self.name, name, f"{module}:{qualname}",

@@ -19,8 +19,10 @@ import io
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib is slow to import; these helpers run without it
+    from matplotlib.figure import Figure
 
 __all__ = ["atomic_save_figure", "atomic_write_bytes", "atomic_write_text", "is_temp_name", "temp_name_pid"]
 

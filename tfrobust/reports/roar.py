@@ -9,11 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 __all__ = ["write_roar_figure"]
 
@@ -41,6 +37,11 @@ def write_roar_figure(roar_csv: str | os.PathLike, out_png: str | os.PathLike) -
 
     Ref: Kim et al. 2019, sec. 3.2, Fig. 4; Hooker et al. 2019.
     """
+    import matplotlib  # slow to import: only when drawing
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     out = Path(out_png)
     table = pd.read_csv(roar_csv)
     missing = [c for c in COLUMNS if c not in table.columns]

@@ -12,13 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import pandas as pd
+import yaml
 
 __all__ = ["plot_history", "write_training_report"]
 
@@ -37,6 +32,12 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike) -> Path:
             Keras log names such as ``loss``, ``val_accuracy``).
         path: PNG file to write (atomically).
     """
+    import matplotlib  # slow to import: only when drawing
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     path = Path(path)
     epochs = history["epoch"] + 1 if "epoch" in history else pd.Series(range(1, len(history) + 1))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))

@@ -31,14 +31,15 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfrobust.reports.frame import LedgerError, check_ledger
-from tfrobust.studies.spec import Cell
+from tfrobust.reports.ledgerfile import LEDGER_NAME, LedgerError, check_ledger
+
+if TYPE_CHECKING:
+    from tfrobust.studies.spec import Cell
 
 __all__ = ["LEDGER_NAME", "STATUSES", "Ledger", "LedgerError", "to_json"]
 
-LEDGER_NAME = "study.sqlite"
 STATUSES = ("pending", "running", "done", "failed", "skipped")
 
 _SCHEMA = """

@@ -13,7 +13,9 @@
 
 Before anything runs or is written, every cell's params are checked against
 its kind (:func:`tfrobust.studies.check.check_study`): a misspelt or ill-typed
-param fails the run at once, not when its cell comes up.
+param fails the run at once, not when its cell comes up. A cell runs as
+:func:`tfrobust.studies.kinds.run_kind` (its kind from
+:data:`tfrobust.registry.KINDS`, params checked by the kind's signature).
 
 A cell already ``done`` with the same config hash is never recomputed; a
 changed param changes the hash of its cell and of every cell downstream, so
@@ -51,10 +53,11 @@ from pathlib import Path
 from typing import Any
 
 from tfrobust.config import ConfigError
+from tfrobust.registry import KINDS
 from tfrobust.reports.files import atomic_write_text
-from tfrobust.reports.frame import flatten_metrics
+from tfrobust.reports.ledgerfile import flatten_metrics
 from tfrobust.studies.check import check_study
-from tfrobust.studies.kinds import KINDS
+from tfrobust.studies.kinds import run_kind
 from tfrobust.studies.ledger import LEDGER_NAME, Ledger, to_json
 from tfrobust.studies.leftovers import remove_leftovers
 from tfrobust.studies.spec import Cell, StudySpec
@@ -320,7 +323,7 @@ def run_study(
             ledger.start(cell.id)
             tic = time.time()
             try:
-                metrics = KINDS[cell.kind](params, deps, cell_dir)
+                metrics = run_kind(cell.kind, params, deps, cell_dir)
                 if not isinstance(metrics, Mapping):
                     raise TypeError(f"kind {cell.kind!r} returned {type(metrics).__name__}, not a mapping of metrics")
                 _write_cell_record(cell, out, "done", metrics, time.time() - tic)

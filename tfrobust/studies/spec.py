@@ -15,14 +15,14 @@ A study file (``configs/studies/*.yaml``, read with ``yaml.safe_load``)::
       paper: {grid: {seed: [0, 1, 2]}}      # `grid` replaces grid lists
     stages:
       - name: train
-        kind: train                # a key of tfrobust.studies.KINDS
+        kind: train                # a name of tfrobust.registry.KINDS
         params: {method: "${training.method}", method_options: "${training.method_options}",
                  seed: "${seed}", data: {name: fashion_mnist}}
       - name: attack
         kind: attack
         needs: [train]             # runs after the train cell with the same grid values
         over: [training, seed]     # grid keys this stage varies over (default: all)
-        params: {norms: [l2], eps: [0.5, 1.0], steps: 10}
+        params: {norms: [l2], eps: [0.5, 1.0], options: {steps: 10}}   # options: the attack's (PGD)
 
 A string param that is exactly ``"${key}"`` (or ``"${key.field}"`` for a
 mapping value) is replaced by the grid value, keeping its type; inside a longer
@@ -80,7 +80,7 @@ class Stage:
 
     Attributes:
         name: unique stage name (letters, digits, ``_``, ``-``; no ``__``).
-        kind: the function that runs it, a key of ``tfrobust.studies.KINDS``.
+        kind: the function that runs it, a name of :data:`tfrobust.registry.KINDS`.
         params: the kind's parameters; strings may reference grid keys (``${key}``).
         needs: names of the stages whose cells this stage consumes.
         over: the grid keys this stage varies over (in grid order).
@@ -358,14 +358,16 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
 
     Args:
         values: the parsed YAML mapping.
-        kinds: the stage kind registry (default ``tfrobust.studies.KINDS``).
+        kinds: the stage kind registry (default :data:`tfrobust.registry.KINDS`). Only the kind
+            names are checked here; the params, whose values may reference the grid, are checked
+            per cell by :func:`tfrobust.studies.check.check_study`.
 
     Raises:
         ConfigError: unknown fields, unknown stage in ``needs``, cycles,
             unknown grid key in ``over`` or params, unknown kind, bad presets.
     """
     if kinds is None:
-        from tfrobust.studies.kinds import KINDS
+        from tfrobust.registry import KINDS
 
         kinds = KINDS
     spec = _check_fields(values, _SPEC_FIELDS, "study")

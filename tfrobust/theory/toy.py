@@ -84,7 +84,6 @@ def toy_step_size(step_size: float | None, eps: float) -> float | None:
     return min(float(step_size), 2.0 * float(eps)) if eps > 0 else float(step_size)
 
 
-_step = toy_step_size  # the old name, until tests/test_fidelity_kim.py imports toy_step_size
 
 
 def toy_split(split: str, *, n: int, seed: int, geometry: str = "kim_notebook") -> Dataset:
@@ -321,7 +320,7 @@ def train_toy_models(
         if eps > 0:
             attack = PGD(norm="l2", eps=eps, steps=steps, bounds=train.bounds,
                          step_size=toy_step_size(step_size, eps), random_start=random_start)
-            model = AdversarialModel(base, attack=attack, track_clean=False, seed=seed)
+            model = AdversarialModel(base, attack=attack.to_dict(), track_clean=False, seed=seed)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

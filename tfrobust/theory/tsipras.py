@@ -545,7 +545,7 @@ def linear_tsipras_experiment(
         layer.set_weights([np.zeros_like(v) for v in layer.get_weights()])  # convex: start at w = 0
         model: RobustModel
         if training == "adversarial":
-            model = AdversarialModel(base, attack=attack, track_clean=False, seed=seed)
+            model = AdversarialModel(base, attack=attack.to_dict(), track_clean=False, seed=seed)
         else:
             model = RobustModel(base)
         model.compile(optimizer=build_optimizer(optimizer_config, total_steps=epochs * steps_per_epoch),

@@ -1,7 +1,25 @@
-"""Training: the RobustModel template, methods, optimizers, callbacks, runs."""
+"""Training: the RobustModel template and its methods, optimizers, callbacks, whole runs.
 
+- :class:`RobustModel` (``robust_model``): the one ``train_step``; the methods
+  subclass it and register with ``@register("methods", "<name>")`` in any
+  module of this package. :data:`METHODS` is the registry
+  (:data:`tfrobust.registry.METHODS`): name -> entry with the method's options.
+- :func:`train` (``run``): a whole run from a ``TrainConfig``, resumable
+  (``resume``), its files written atomically (``artifacts``);
+  :func:`~tfrobust.training.rundir.open_run` opens a finished run.
+- ``optimizers``, ``callbacks``, ``ensemble`` (members trained side by side),
+  ``targets`` (IR's target-map caches).
+"""
+
+from tfrobust.registry import METHODS
 from tfrobust.training.adversarial import AdversarialModel
-from tfrobust.training.artifacts import atomic_json, export_saved_model, load_model, save_model
+from tfrobust.training.artifacts import (
+    atomic_json,
+    export_saved_model,
+    library_versions,
+    load_model,
+    save_model,
+)
 from tfrobust.training.callbacks import (
     JacobianNorm,
     RobustAccuracy,
@@ -12,10 +30,9 @@ from tfrobust.training.callbacks import (
 from tfrobust.training.ensemble import Ensemble, fit_members, member_accuracies
 from tfrobust.training.interpretation import InterpretationRegularizedModel
 from tfrobust.training.jacobian import JacobianRegularizedModel
-from tfrobust.training.methods import METHODS
 from tfrobust.training.optimizers import build_optimizer
 from tfrobust.training.robust_model import RobustModel
-from tfrobust.training.run import TrainResult, library_versions, load_data, train
+from tfrobust.training.run import TrainResult, load_data, train
 from tfrobust.training.targets import compute_maps, load_targets, saliency_index
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Adversarial training (PGD) as a RobustModel: attacked batches in ``train_step``.
+"""Adversarial training as a RobustModel: batches attacked (PGD, or any registered attack) in ``train_step``.
 
 Ref: Madry et al. 2018; Kim et al. 2019 appendix B ("we trained on
 adversarial images only"); Tsipras et al. 2019 A.3 (random start); Noack et
@@ -15,20 +15,24 @@ trained on; ``clean_loss``/``clean_accuracy`` track the unattacked batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from tfrobust.attacks import PGD
+from tfrobust.attacks import Attack
+from tfrobust.config import ConfigError, check_int
+from tfrobust.registry import register
 from tfrobust.training.robust_model import RobustModel
 
 __all__ = ["AdversarialModel"]
 
 
+@register("methods", "adversarial")
 @keras.saving.register_keras_serializable(package="tfrobust")
 class AdversarialModel(RobustModel):
-    """Trains a classifier on PGD adversarial examples.
+    """Trains a classifier on adversarial examples (PGD by default; any registered attack).
 
     Metrics: ``loss``/``accuracy`` of the batch trained on (adversarial),
     ``clean_loss``/``clean_accuracy`` of the unattacked batch (training only;
@@ -37,8 +41,12 @@ class AdversarialModel(RobustModel):
 
     Args:
         base: a Keras classifier returning logits.
-        attack: a :class:`tfrobust.attacks.PGD` (or a dict of its fields);
-            its ``bounds`` must be set (the data's value range).
+        attack: the attack in config form, ``{name: pgd, norm: l2, eps: 1.5,
+            bounds: [0, 1], steps: 40, ...}``: ``name`` (default ``pgd``) picks
+            a registered attack, ``norm``/``eps``/``bounds`` are its threat
+            model (a run fills ``bounds`` with the data's), every other key is
+            an option of the attack. An :class:`tfrobust.attacks.Attack` or a
+            :class:`tfrobust.attacks.PGD` is accepted too.
         adversarial_fraction: share of each batch replaced by adversarial
             examples, in [0, 1]; 1 (default) trains on adversarial images only.
         track_clean: also report ``clean_loss`` and ``clean_accuracy`` (one
@@ -46,38 +54,59 @@ class AdversarialModel(RobustModel):
         seed: base seed of the attack's random starts; the step counter and
             the replica id are folded in, so every step draws new starts.
 
+    Raises:
+        ValueError: one line: a missing or bad attack (unknown name, norm or
+            option, a radius or step size the attack refuses), a fraction
+            outside [0, 1] or a negative seed.
+
     Example:
-        >>> robust = AdversarialModel(base, attack=PGD(norm="l2", eps=1.5, steps=40, bounds=(0, 1)))
+        >>> robust = AdversarialModel(base, attack={"norm": "l2", "eps": 1.5, "steps": 40, "bounds": (0, 1)})
         >>> robust.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         ...                metrics=["accuracy"])
     """
 
     train_only_metric_names = ("clean_loss", "clean_accuracy")
+    #: Small options the methods contract suite trains with (tests/training/test_method_contract.py).
+    example_options = {"attack": {"norm": "linf", "eps": 0.1, "steps": 2, "random_start": True}}
 
-    def __init__(self, base: keras.Model, attack: PGD | dict[str, Any] | None = None, *,
-                 adversarial_fraction: float = 1.0, track_clean: bool = True, seed: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(self, base: keras.Model, *, attack: Mapping[str, Any], adversarial_fraction: float = 1.0,
+                 track_clean: bool = True, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(base, **kwargs)
         if attack is None:
-            raise ValueError("attack: AdversarialModel needs a PGD attack")
-        if isinstance(attack, dict):
-            attack = PGD(**attack)
-        if not isinstance(attack, PGD):
-            raise ValueError(f"attack must be a tfrobust.attacks.PGD or a dict of its fields, got {attack!r}")
-        if attack.bounds is None:
-            raise ValueError("attack.bounds: set the data's value range, e.g. PGD(..., bounds=(0, 1))")
+            raise ConfigError("attack: adversarial training needs an attack, e.g. {norm: l2, eps: 1.5, steps: 40}")
+        resolved = Attack.coerce(attack, prefix="attack")
         fraction = float(adversarial_fraction)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"adversarial_fraction must be in [0, 1], got {adversarial_fraction!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self.attack = attack
+        self.attack: Attack = resolved
+        self.attack_settings = dict(resolved.settings)
         self.adversarial_fraction = fraction
         self.track_clean = bool(track_clean)
-        self.attack_seed = seed
+        self.attack_seed = check_int(seed, name="seed", minimum=0)
         if self.track_clean:
             self.clean_loss_tracker = keras.metrics.Mean(name="clean_loss")
             self.clean_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
+
+    @classmethod
+    def run_options(cls, options: Mapping[str, Any], *, bounds: tuple[float, float],
+                    seed: int) -> dict[str, Any]:
+        """The run's seed fills ``seed``, the data's bounds the attack's ``bounds`` when they are not given."""
+        out = super().run_options(options, bounds=bounds, seed=seed)
+        attack = out.get("attack")
+        if isinstance(attack, Mapping) and attack.get("bounds") is None:
+            out["attack"] = {**attack, "bounds": [float(bounds[0]), float(bounds[1])]}
+        return out
+
+    def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Refuses an attack its checker rejects for inputs of this shape (an l2 sign step longer than the ball)."""
+        try:
+            self.attack_settings = self.attack.check_input_shape(input_shape)
+        except ValueError as err:
+            raise ConfigError(f"method_options.attack: {' '.join(str(err).split())}") from None
+
+    def run_record(self) -> dict[str, Any]:
+        """The attack in config form with what it resolved (PGD: ``steps``, the ``step_size`` it takes, ``objective``)."""
+        return {"attack": {**self.attack.to_dict(), **self.attack_settings}}
 
     def training_inputs(self, x: Any, y: Any) -> Any:
         """Attacks (a share of) the batch with the model in inference mode."""

@@ -1,10 +1,11 @@
-"""Saving, exporting and safely loading trained classifiers; atomic writes."""
+"""Saving, exporting and safely loading trained classifiers; atomic writes; library versions."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -16,12 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import tfrobust.training.robust_model  # noqa: F401  (registers RobustModel for loading)
+from tfrobust import __version__
 
-__all__ = ["EXPORT_MARKER", "atomic_json", "check_export_target", "export_saved_model", "load_model",
-           "save_model"]
+__all__ = ["EXPORT_MARKER", "atomic_json", "check_export_target", "export_saved_model", "library_versions",
+           "load_model", "save_model"]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a result depends on (recorded with runs and map caches)."""
+    return {
+        "tfrobust": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def atomic_json(values: dict[str, Any], path: str | os.PathLike) -> Path:

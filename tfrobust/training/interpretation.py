@@ -34,21 +34,21 @@ may be plain ``(x, y)``.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
 
 from tfrobust.attribution import safe_norm
-from tfrobust.config import FLOAT32_MAX
+from tfrobust.config import check_bool, parse_number
+from tfrobust.registry import register
 from tfrobust.training.robust_model import RobustModel
 
 __all__ = ["MAGNITUDES", "InterpretationRegularizedModel", "batch_frobenius", "exact_batchnorm_second_order",
            "flat_cosine"]
 
 _TINY = 1e-12
-#: Choices of IR's magnitude term (see the module docstring).
+#: Choices of IR's magnitude term (see the module docstring; the ``magnitude`` annotation lists the same).
 MAGNITUDES = ("per_example", "batch")
 
 
@@ -98,24 +98,6 @@ def batch_frobenius(v: tf.Tensor) -> tf.Tensor:
     return safe_norm(tf.reshape(v, (-1,)), axis=0)
 
 
-def _coefficient(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if number > FLOAT32_MAX:
-        raise ValueError(f"{name} must be at most {FLOAT32_MAX:.4g} (float32), got {value!r}")
-    return number
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
 def flat_cosine(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """Cosine between the flattened maps of each example; 0 where either is zero.
 
@@ -133,9 +115,10 @@ def flat_cosine(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return dot / tf.maximum(_norms(a) * _norms(b), _TINY)
 
 
+@register("methods", "ir")
 @keras.saving.register_keras_serializable(package="tfrobust")
 class InterpretationRegularizedModel(RobustModel):
-    """Trains a classifier whose label-logit gradients align with target maps.
+    """Interpretation Regularization: align label-logit gradients with target maps (Noack eq. 9).
 
     Metrics (training only): ``ir_penalty`` (the added loss,
     ``-lambda_d * cos + lambda_m * M``), ``target_cosine`` (mean cosine
@@ -156,6 +139,10 @@ class InterpretationRegularizedModel(RobustModel):
         exact_batchnorm: switch the base's BatchNorm layers to statistics
             with exact second derivatives (see
             :func:`exact_batchnorm_second_order`; default True).
+        targets: the target maps of a training run (a ``tfrobust saliency
+            --split train`` directory or its ``.npy``). A data option: the
+            run streams the maps with the batches (``data_options``); the
+            wrapper ignores the value.
 
     Example:
         >>> ir = InterpretationRegularizedModel(base, lambda_d=3.0, lambda_m=0.15)
@@ -171,14 +158,16 @@ class InterpretationRegularizedModel(RobustModel):
     data_options = ("targets",)  # the target-map directory streamed with the batches (run.py)
 
     def __init__(self, base: keras.Model, *, lambda_d: float = 3.0, lambda_m: float = 0.15,
-                 magnitude: str = "per_example", exact_batchnorm: bool = True, **kwargs: Any) -> None:
+                 magnitude: Literal["per_example", "batch"] = "per_example", exact_batchnorm: bool = True,
+                 targets: str | None = None, **kwargs: Any) -> None:
         super().__init__(base, **kwargs)
-        self.lambda_d = _coefficient(lambda_d, "lambda_d")
-        self.lambda_m = _coefficient(lambda_m, "lambda_m")
+        del targets  # streamed with the batches by the run (data_options)
+        self.lambda_d = parse_number(lambda_d, name="lambda_d", minimum=0, float32=True)
+        self.lambda_m = parse_number(lambda_m, name="lambda_m", minimum=0, float32=True)
         if magnitude not in MAGNITUDES:
             raise ValueError(f"magnitude must be one of {', '.join(MAGNITUDES)}, got {magnitude!r}")
         self.magnitude = magnitude
-        self.exact_batchnorm = _flag(exact_batchnorm, "exact_batchnorm")
+        self.exact_batchnorm = check_bool(exact_batchnorm, name="exact_batchnorm")
         if self.exact_batchnorm:
             exact_batchnorm_second_order(base)
 

@@ -28,21 +28,24 @@ unit sphere of R^C):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
 
 from tfrobust.attribution import projection_vectors, safe_sqrt
-from tfrobust.training.interpretation import _coefficient, _flag, exact_batchnorm_second_order
+from tfrobust.config import ConfigError, check_bool, check_int, parse_number
+from tfrobust.registry import register
+from tfrobust.training.interpretation import exact_batchnorm_second_order
 from tfrobust.training.robust_model import RobustModel
 
 __all__ = ["JacobianRegularizedModel"]
 
 
+@register("methods", "jr")
 @keras.saving.register_keras_serializable(package="tfrobust")
 class JacobianRegularizedModel(RobustModel):
-    """Trains a classifier with a penalty on its input-logits Jacobian.
+    """Jacobian Regularization: penalise the input-logits Jacobian's Frobenius norm (Noack eq. 13-14).
 
     Metrics (training only): ``jr_penalty`` (the added loss) and
     ``jacobian_norm`` (mean estimated ``||J(x)||_F``).
@@ -67,25 +70,23 @@ class JacobianRegularizedModel(RobustModel):
     extra_loss_names = ("jr_penalty",)
     extra_metric_names = ("jacobian_norm",)
 
-    def __init__(self, base: keras.Model, *, lambda_j: float = 0.32, n_proj: int | str | None = 1,
+    def __init__(self, base: keras.Model, *, lambda_j: float = 0.32, n_proj: int | Literal["exact"] | None = 1,
                  squared: bool = False, half: bool = False, seed: int = 0, exact_batchnorm: bool = True,
                  **kwargs: Any) -> None:
         super().__init__(base, **kwargs)
-        self.lambda_j = _coefficient(lambda_j, "lambda_j")
-        if n_proj is None or n_proj == "exact":
-            self.n_proj: int | None = None
-        elif isinstance(n_proj, bool) or not isinstance(n_proj, int) or n_proj < 1:
-            raise ValueError(f"n_proj must be an integer >= 1 or 'exact', got {n_proj!r}")
-        else:
-            self.n_proj = n_proj
-        self.squared = _flag(squared, "squared")
-        self.half = _flag(half, "half")
-        self.exact_batchnorm = _flag(exact_batchnorm, "exact_batchnorm")
+        self.lambda_j = parse_number(lambda_j, name="lambda_j", minimum=0, float32=True)
+        self.n_proj: int | None = None
+        if n_proj is not None and n_proj != "exact":
+            try:
+                self.n_proj = check_int(n_proj, name="n_proj", minimum=1)
+            except ConfigError:
+                raise ConfigError(f"n_proj must be an integer >= 1 or 'exact', got {n_proj!r}") from None
+        self.squared = check_bool(squared, name="squared")
+        self.half = check_bool(half, name="half")
+        self.exact_batchnorm = check_bool(exact_batchnorm, name="exact_batchnorm")
+        self.projection_seed = check_int(seed, name="seed", minimum=0)
         if self.exact_batchnorm:
             exact_batchnorm_second_order(base)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self.projection_seed = seed
 
     def _num_classes(self, logits: Any) -> int:
         k = logits.shape[-1]

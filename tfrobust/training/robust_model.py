@@ -6,7 +6,18 @@ A :class:`RobustModel` wraps any Keras classifier that outputs logits. Its
 images), runs the forward pass, adds the subclass's
 :meth:`RobustModel.regularization` terms to the compiled loss, applies the
 gradients and updates the metrics. Extra loss terms are tracked as metrics
-under their own names. The plain template is standard training.
+under their own names. The plain template is standard training, registered
+as the method ``standard`` (:data:`tfrobust.registry.METHODS`).
+
+A method is a subclass decorated ``@register("methods", "<name>")`` in any
+module of ``tfrobust/training/``: its options are the keyword-only
+parameters of ``__init__`` (simple annotations, literal defaults), and
+:func:`tfrobust.training.train` and ``tfrobust train`` use it with no other
+file changed. Class hooks tell a run what else the method needs:
+``data_options`` (options that describe the training data, such as ``ir``'s
+target maps), :meth:`RobustModel.run_options` (run-time defaults such as the
+run's seed and the data's bounds), :meth:`RobustModel.check_input_shape` and
+:meth:`RobustModel.run_record`.
 
 Works with ``fit``, callbacks, eager, graph and ``jit_compile`` execution and
 under a ``tf.distribute`` strategy (regularization terms are scaled for the
@@ -15,12 +26,15 @@ number of replicas exactly as Keras scales the compiled loss).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-__all__ = ["RobustModel"]
+from tfrobust.registry import keywords_of, register
+
+__all__ = ["RobustModel", "scale_loss_for_distribution", "unscale_loss_for_distribution"]
 
 
 def _replicas() -> int:
@@ -39,9 +53,10 @@ def unscale_loss_for_distribution(value: tf.Tensor) -> tf.Tensor:
     return value if n == 1 else value * tf.cast(n, value.dtype)
 
 
+@register("methods", "standard")
 @keras.saving.register_keras_serializable(package="tfrobust")
 class RobustModel(keras.Model):
-    """Wraps a classifier and trains it with a pluggable objective.
+    """Standard training (cross-entropy only); the template every training method subclasses.
 
     Subclasses override :meth:`training_inputs` and/or :meth:`regularization`
     and list the names of their regularization terms in ``extra_loss_names``
@@ -64,9 +79,16 @@ class RobustModel(keras.Model):
     extra_metric_names: tuple[str, ...] = ()
     #: Metrics updated only by ``train_step``; ``test_step`` leaves them out of its logs.
     train_only_metric_names: tuple[str, ...] = ()
-    #: Run options (``method_options`` keys) that describe the training data, not this
-    #: wrapper; ``tfrobust.training.train`` consumes them (e.g. IR's ``targets``).
+    #: Options (``method_options`` keys) that name files of training data rather than
+    #: configure the wrapper (the wrapper ignores them); ``tfrobust.training.train`` reads
+    #: them: ``targets`` (a ``tfrobust saliency`` maps directory) makes the run stream each
+    #: example's map with its batch. The run records them as absolute paths.
     data_options: tuple[str, ...] = ()
+    #: Why the method cannot be compiled with XLA (``jit_compile=True``); None: it can.
+    xla_unsupported: str | None = None
+    #: Small, valid options for a quick instance (every required option included): the
+    #: methods contract suite (tests/training/test_method_contract.py) builds each method with them.
+    example_options: Mapping[str, Any] = {}
 
     def __init__(self, base: keras.Model, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -88,6 +110,49 @@ class RobustModel(keras.Model):
         if not self.base.built and input_shape is not None:
             self.base.build(input_shape)
         self.built = True
+
+    # -------------------------------------------------------------- run hooks
+    @classmethod
+    def run_options(cls, options: Mapping[str, Any], *, bounds: tuple[float, float],
+                    seed: int) -> dict[str, Any]:
+        """The constructor options a training run passes: ``options`` with run-time defaults.
+
+        Default: the run's ``seed`` fills a ``seed`` keyword and the data's
+        ``bounds`` a ``bounds`` keyword of ``__init__`` that ``options``
+        leaves out (or sets to None). Override to derive more (adversarial
+        training gives its attack the data's bounds).
+
+        Args:
+            options: the method's options, already checked by ``METHODS[name].parse``.
+            bounds: the training data's value range ``(lo, hi)``.
+            seed: the run's seed.
+        """
+        out = dict(options)
+        keywords = keywords_of(cls)
+        if "seed" in keywords and "seed" not in out:
+            out["seed"] = seed
+        if "bounds" in keywords and out.get("bounds") is None:
+            out["bounds"] = (float(bounds[0]), float(bounds[1]))
+        return out
+
+    def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Refuses, before training starts, data this method cannot train on (default: none).
+
+        Args:
+            input_shape: the shape of one example, e.g. ``(28, 28, 1)``.
+
+        Raises:
+            ValueError: one line saying why.
+        """
+        del input_shape
+
+    def run_record(self) -> dict[str, Any]:
+        """Values the method resolved that a run records under ``resolved`` in its ``config.yaml``.
+
+        Default: none. Adversarial training records its attack (with the step
+        size it resolved). Values must be plain YAML types.
+        """
+        return {}
 
     # ------------------------------------------------------------------ hooks
     def split_inputs(self, x: Any) -> tuple[Any, Any]:

@@ -41,10 +41,8 @@ every epoch and at the end) raise :class:`TrainingDiverged` (a
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -56,20 +54,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tfrobust
 from tfrobust.config import TrainConfig, to_dict
 from tfrobust.data import Dataset, load_dataset
 from tfrobust.data.pipeline import make_pipeline
 from tfrobust.models import build_model, model_options
+from tfrobust.registry import METHODS
 from tfrobust.training.artifacts import (
     atomic_json,
     check_export_target,
     export_saved_model,
+    library_versions,
     save_model,
 )
 from tfrobust.training.callbacks import Throughput
 from tfrobust.training.callbacks.best_checkpoint import BestCheckpoint, holdout_split
-from tfrobust.training.methods import METHODS
 from tfrobust.training.optimizers import build_optimizer
 from tfrobust.training.resume import (
     RunDirectory,
@@ -77,10 +75,11 @@ from tfrobust.training.resume import (
     data_fingerprint,
     is_finished_run,
 )
+from tfrobust.training.robust_model import RobustModel
 from tfrobust.training.targets import load_targets
 
-__all__ = ["TrainResult", "TrainingDiverged", "train", "load_data", "library_versions", "load_method_targets",
-           "method_options", "is_finished_run"]
+__all__ = ["TrainResult", "TrainingDiverged", "check_method_options", "train", "load_data", "library_versions",
+           "load_method_targets", "method_options", "is_finished_run"]
 
 
 @dataclass(frozen=True)
@@ -101,17 +100,6 @@ class TrainResult:
     history: dict[str, list[float]]
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a result depends on."""
-    return {
-        "tfrobust": tfrobust.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     """Loads the train and test splits a config names."""
     data = config.data
@@ -127,68 +115,60 @@ def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     return load_dataset(data.name, "train", **kwargs), load_dataset(data.name, "test", **test_kwargs)
 
 
-def _constructor_options(cls: type) -> set[str]:
-    """Keyword options the tfrobust classes of ``cls``'s MRO accept (besides ``base``)."""
-    inits = [vars(klass)["__init__"] for klass in cls.__mro__
-             if klass.__module__.startswith("tfrobust") and "__init__" in vars(klass)]
-    return {name for init in inits for name in inspect.signature(init).parameters} - {"self", "base", "kwargs"}
+def check_method_options(config: TrainConfig) -> dict[str, Any]:
+    """``config.method_options`` checked against the method's options and converted to their types.
+
+    Raises:
+        ConfigError: an unknown method (the line lists the registered ones),
+            or an unknown option, a value of the wrong type or a required
+            option missing (the line names the method and lists its options).
+    """
+    return METHODS[config.method].parse(config.method_options, prefix="method_options")
 
 
 def method_options(config: TrainConfig, bounds: tuple[float, float]) -> dict[str, Any]:
-    """The method's constructor options, with the attack's bounds defaulting to the data's.
+    """The keyword options a run constructs the method's wrapper with.
 
-    Keys the method class lists in ``data_options`` describe the training data
-    rather than the wrapper (``targets`` of ``ir``) and are left out; the
-    run's seed fills ``seed`` where the wrapper takes one.
+    ``config.method_options`` checked by :func:`check_method_options`, then
+    completed by the method's :meth:`~tfrobust.training.RobustModel.run_options`
+    (by default the run's seed fills ``seed`` and the data's ``bounds`` fill
+    ``bounds`` where the wrapper takes them and the options leave them out).
+    Data options (``data_options``, e.g. target maps) stay in: the wrapper
+    accepts and ignores them.
     """
-    cls = METHODS[config.method]
-    options = {k: v for k, v in config.method_options.items() if k not in cls.data_options}
-    attack = options.get("attack")
-    if isinstance(attack, dict) and attack.get("bounds") is None:
-        options["attack"] = {**attack, "bounds": [float(b) for b in bounds]}
-    if "seed" in _constructor_options(cls) and "seed" not in options:
-        options["seed"] = config.seed
-    return options
-
-
-def _check_method_options(config: TrainConfig, options: dict[str, Any]) -> None:
-    """Unknown constructor options are a one-line ValueError (not a TypeError deep in Keras)."""
-    cls = METHODS[config.method]
-    known = _constructor_options(cls)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        allowed = sorted(known | set(cls.data_options))
-        raise ValueError(f"method_options for {config.method!r}: unknown {', '.join(unknown)}; "
-                         f"known: {', '.join(allowed) or 'none'}")
+    options = check_method_options(config)
+    cls = METHODS[config.method].load()
+    return cls.run_options(options, bounds=(float(bounds[0]), float(bounds[1])), seed=config.seed)
 
 
 def load_method_targets(config: TrainConfig, train_ds: Dataset) -> np.ndarray | None:
-    """The target maps a run streams with its batches (``ir``; aligned with ``train_ds``), else None.
+    """The target maps a run streams with its batches (methods whose ``data_options`` hold
+    ``targets``; aligned with ``train_ds``), else None.
 
     Raises:
-        ValueError: ``ir`` without ``method_options.targets``, or maps that do
-            not belong to this training data (see :func:`load_targets`).
+        ValueError: such a method without ``method_options.targets``, or maps
+            that do not belong to this training data (see :func:`load_targets`).
     """
-    if "targets" not in METHODS[config.method].data_options:
+    if "targets" not in METHODS[config.method].load().data_options:
         return None
     path = config.method_options.get("targets")
     if not path:
-        raise ValueError(f"method {config.method} needs target maps: set method_options.targets (CLI --targets DIR) "
+        raise ValueError(f"method {config.method} needs target maps: set method_options.targets (CLI --option targets=DIR) "
                          "to the output of tfrobust saliency --split train")
     return load_targets(path, train_ds)
 
 
 def _resolved_config(
-    config: TrainConfig, train_ds: Dataset, test_ds: Dataset, model: keras.Model,
+    config: TrainConfig, train_ds: Dataset, test_ds: Dataset, model: RobustModel,
     optimizer: keras.optimizers.Optimizer,
 ) -> dict[str, Any]:
-    base = getattr(model, "base", model)
+    base: keras.Model = getattr(model, "base", model)
     values = to_dict(config)
     values["data"]["bounds"] = [float(b) for b in train_ds.bounds]
     values["model"]["options"] = {**model_options(config.model.arch), **config.model.options}
     values["method_options"] = to_dict(method_options(config, train_ds.bounds))
-    for key in METHODS[config.method].data_options:
-        if key in config.method_options:
+    for key in METHODS[config.method].load().data_options:  # paths: recorded absolute
+        if config.method_options.get(key) is not None:
             values["method_options"][key] = str(Path(config.method_options[key]).resolve())
     values["resolved"] = {
         "data_source": train_ds.source,
@@ -202,9 +182,7 @@ def _resolved_config(
         "optimizer": keras.saving.serialize_keras_object(optimizer),
         "loss": "sparse categorical cross-entropy on logits",
     }
-    attack = getattr(model, "attack", None)
-    if attack is not None:
-        values["resolved"]["attack"] = {**attack.to_dict(), "step_size": attack.resolved_step_size}
+    values["resolved"].update(to_dict(model.run_record()))
     values["versions"] = library_versions()
     values["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return values
@@ -249,12 +227,10 @@ def train(
         TrainingDiverged: the loss or the weights became NaN or infinite.
         FileNotFoundError: the dataset's files cannot be found.
     """
-    if config.method not in METHODS:
-        raise ValueError(f"unknown method {config.method!r}; choose from: {', '.join(METHODS)}")
+    check_method_options(config)  # an unknown method or option: one line, before the data is read
     out = Path(out_dir)
     train_ds, test_ds = load_data(config)  # fail on bad data before touching out_dir
     options = method_options(config, train_ds.bounds)
-    _check_method_options(config, options)
     targets = load_method_targets(config, train_ds)
     val_ds = None
     if config.model_selection == "best_validation":  # hold out the first examples, as Noack's MNIST_val
@@ -272,9 +248,9 @@ def train(
         **config.model.options,
     )
     model = METHODS[config.method](base, **options)
-    attack = getattr(model, "attack", None)
-    if attack is not None and hasattr(attack, "check_input_shape"):
-        attack.check_input_shape(train_ds.input_shape)  # l2 sign steps longer than the ball: refused now
+    if not isinstance(model, RobustModel):
+        raise ValueError(f"method {config.method!r} built a {type(model).__name__}, not a RobustModel")
+    model.check_input_shape(tuple(train_ds.input_shape))  # e.g. attack steps longer than the ball
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
     optimizer = build_optimizer(config.optimizer, total_steps=steps_per_epoch * config.epochs)
     model.compile(

@@ -59,7 +59,7 @@ class Run:
         """
         trained = self.data_section
         same = trained if dataset in (None, trained.get("name")) else {}
-        values = {
+        values: dict[str, Any] = {
             "name": dataset or trained.get("name") or "fashion_mnist",
             "data_dir": data_dir or same.get("data_dir"),
             "classes": classes if classes is not None else same.get("classes"),

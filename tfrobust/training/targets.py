@@ -51,13 +51,12 @@ give the same file, resumed or not.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -65,11 +64,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfrobust.attribution import get_attribution
+from tfrobust.attribution import attribute
 from tfrobust.attribution import permute as permute_maps
 from tfrobust.attribution import threshold as threshold_maps
+from tfrobust.config import check_int
 from tfrobust.data import Dataset
-from tfrobust.training.artifacts import atomic_json
+from tfrobust.registry import ATTRIBUTIONS, Entry
+from tfrobust.training.artifacts import atomic_json, library_versions
 
 __all__ = ["INDEX_FILE", "THRESHOLD_MODES", "compute_maps", "load_targets", "model_sha256", "saliency_index",
            "threshold_upper"]
@@ -149,12 +150,6 @@ def model_sha256(model: Any) -> str | None:
     return h.hexdigest()
 
 
-def _library_versions() -> dict[str, str]:
-    from tfrobust.training.run import library_versions  # lazy: run may import this module
-
-    return library_versions()
-
-
 def _jsonable(value: Any, name: str) -> Any:
     """Options as plain JSON values (tuples become lists); ValueError otherwise."""
     if value is None or isinstance(value, (bool, str)):
@@ -170,33 +165,18 @@ def _jsonable(value: Any, name: str) -> Any:
     raise ValueError(f"options: {name} must be a number, string, list or None, got {value!r}")
 
 
-def _resolve_options(method: str, fn: Callable[..., Any],
-                     options: Mapping[str, Any] | None) -> tuple[dict[str, Any], bool]:
-    """The method's keyword options with defaults filled in, and whether it takes a seed."""
-    params = inspect.signature(fn).parameters
-    takes_seed = "seed" in params
-    known = {name: p.default for name, p in params.items()
-             if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "seed"}
-    given = dict(options or {})
-    if "seed" in given:
+def _resolve_options(entry: Entry, options: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the options as given, checked and converted; every option but the seed, defaults filled in, as JSON)."""
+    if isinstance(options, Mapping) and "seed" in options:
         raise ValueError("options: pass the seed as compute_maps(seed=...), not as an option")
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        valid = ", ".join(sorted(known)) or "none"
-        raise ValueError(f"options: {', '.join(unknown)} not accepted by {method} (valid options: {valid})")
-    resolved = {**known, **given}
-    return {k: _jsonable(v, k) for k, v in sorted(resolved.items())}, takes_seed
+    given = entry.parse(options, prefix="options")
+    resolved = {**{o.name: o.default for o in entry.options if o.name != "seed"}, **given}
+    return given, {k: _jsonable(v, k) for k, v in sorted(resolved.items())}
 
 
 def _batch_seed(seed: int, batch: int) -> int:
     """A 63-bit integer seed for batch ``batch``, derived from ``(seed, batch)``."""
     return int(np.random.SeedSequence([seed, batch]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_number(value: Any, name: str, lo: float, hi: float | None) -> float | None:
@@ -343,7 +323,8 @@ def compute_maps(
     """Attribution maps of every example of ``dataset``, in order, written to ``out_dir``.
 
     Maps are computed batch by batch (the model runs with ``training=False``)
-    as ``ATTRIBUTIONS[method](model, x, y, **options)``, then optionally
+    by :func:`tfrobust.attribution.attribute` (the dataset's bounds go to an
+    attribution that takes ``bounds``), then optionally
     thresholded (:func:`tfrobust.attribution.threshold` with ``phi``) and
     permuted (:func:`tfrobust.attribution.permute` with fraction ``p``), in
     that order. The result is resumable: progress is recorded every few
@@ -354,7 +335,7 @@ def compute_maps(
     Args:
         model: classifier returning logits, e.g. a ``keras.Model``.
         dataset: the examples; maps are aligned with ``dataset.x`` row by row.
-        method: a name in :data:`tfrobust.attribution.ATTRIBUTIONS`
+        method: a name in :data:`tfrobust.registry.ATTRIBUTIONS`
             (``smoothgrad`` for Noack's targets).
         out_dir: directory for ``<method>.npy`` and ``saliency.json``; created if needed.
         batch_size: examples per attribution call, >= 1.
@@ -385,16 +366,17 @@ def compute_maps(
 
     Ref: Noack et al. 2021, sec. 3.1, 4.1 and 4.4.
     """
-    fn = get_attribution(method)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    seed = _check_int(seed, "seed", 0)
+    entry = ATTRIBUTIONS[method]
+    batch_size = check_int(batch_size, name="batch_size", minimum=1)
+    seed = check_int(seed, name="seed", minimum=0)
     phi = _check_number(threshold, "threshold", 0.0, None)
     p = _check_number(permute, "permute", 0.0, 1.0)
     if threshold_mode not in THRESHOLD_MODES:
         raise ValueError(f"threshold_mode must be one of {', '.join(THRESHOLD_MODES)}, got {threshold_mode!r}")
     if limit is not None:
-        limit = _check_int(limit, "limit", 1)
-    opts, takes_seed = _resolve_options(method, fn, options)
+        limit = check_int(limit, name="limit", minimum=1)
+    given, opts = _resolve_options(entry, options)
+    takes_seed = entry.accepts("seed")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -456,10 +438,11 @@ def compute_maps(
         for start in range(done, n, batch_size):
             stop = min(start + batch_size, n)
             batch = start // batch_size
-            kwargs = dict(opts)
+            kwargs = dict(given)
             if takes_seed:
                 kwargs["seed"] = (seed, batch)
-            maps = fn(model, dataset.x[start:stop], dataset.y[start:stop], **kwargs)
+            maps = attribute(method, model, dataset.x[start:stop], dataset.y[start:stop],
+                             bounds=dataset.bounds, **kwargs)
             maps = np.asarray(keras.ops.convert_to_numpy(maps), dtype=np.float32)
             if maps.shape != (stop - start, *shape[1:]):
                 raise ValueError(f"{method} returned maps of shape {maps.shape} for inputs of "
@@ -487,7 +470,7 @@ def compute_maps(
         raise ValueError(f"{method} produced NaN or inf values (see {partial}); "
                          "check the model and the method's options")
     os.replace(partial, final)
-    entry = {
+    record: dict[str, Any] = {
         **settings,
         "file": final.name,
         "shape": list(shape),
@@ -496,10 +479,10 @@ def compute_maps(
         "values_sha256": values_sha256,
         "model_source": model_source,
         "key": key,
-        "versions": _library_versions(),
+        "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _update_index(out, method, entry, data_meta)
+    _update_index(out, method, record, data_meta)
     progress_file.unlink(missing_ok=True)
     return final
 

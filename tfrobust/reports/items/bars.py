@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from tfrobust.reports.artifacts import Artifact, ReportItem
 from tfrobust.reports.frame import StudyData, require_columns
@@ -59,6 +58,8 @@ def bars_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
     categories = list(dict.fromkeys(frame[x]))
     scale = 100.0 if percent else 1.0
     stats = {ref: [mean_band(numeric_column(frame[ref], "y", ref)[frame[x] == c] * scale) for c in categories] for ref in ys}
+    from matplotlib.figure import Figure  # slow to import: only when drawing
+
     figure = Figure(figsize=(max(4.0, 1.0 + 0.5 * len(categories) * len(ys)), 3.6), layout="constrained")
     ax = figure.subplots()
     width = 0.8 / max(len(ys), 1)

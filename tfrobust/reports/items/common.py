@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from tfrobust.reports.artifacts import Artifact, ReportItem
 from tfrobust.reports.files import atomic_save_figure, atomic_write_text
 from tfrobust.reports.frame import StudyData
 from tfrobust.reports.html import format_value, html_table, markdown_table, numeric_columns
+
+if TYPE_CHECKING:  # matplotlib is slow to import; the builders that draw import it themselves
+    from matplotlib.figure import Figure
 
 __all__ = ["FIGURES", "TABLES", "as_list", "axis_label", "cell_path", "is_cell_file", "item_status",
            "labelled_columns", "mean_band", "missing_file_error", "numeric_column", "pending_item", "save_figure",

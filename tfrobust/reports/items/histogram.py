@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from tfrobust.reports.artifacts import Artifact, ReportItem
 from tfrobust.reports.frame import StudyData, cell_label
@@ -82,6 +81,8 @@ def histogram_item(data: StudyData, *, name: str, stage: str, value: str, file: 
         return ReportItem(name=name, type="histogram", title=title, caption=caption, status="pending",
                           message=f"not computed yet: no finite {value!r} values in {file} of the "
                                   f"{len(cells)} done cells of {stage!r}")
+    from matplotlib.figure import Figure  # slow to import: only when drawing
+
     edges = np.histogram_bin_edges(pooled, bins=bins)
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = figure.subplots()

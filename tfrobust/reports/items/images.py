@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 
 from tfrobust.reports.artifacts import Artifact, ReportItem
 from tfrobust.reports.frame import StudyData, cell_label
@@ -74,6 +72,8 @@ def render_image(image: np.ndarray, *, style: str = "image", bounds: tuple[float
         low, high = (float(v) for v in np.percentile(total, [0.5, 99.5]))
         return rgb(scaled(total, low, high)[..., None])
     if style == "diverging":
+        from matplotlib import colormaps  # slow to import: only for this style
+
         peak = float(np.abs(total).max())
         signed = total / peak if peak > 0 else np.zeros_like(total)
         return np.asarray(colormaps["bwr"]((signed + 1.0) / 2.0))[..., :3]
@@ -169,6 +169,8 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
     if len(rows) > _MAX_IMAGE_ROWS:
         notes.append(f"showing the first {_MAX_IMAGE_ROWS} of {len(rows)} rows")
         rows = rows[:_MAX_IMAGE_ROWS]
+    from matplotlib.figure import Figure  # slow to import: only when drawing
+
     ncols = max(len(r[1]) for r in rows)
     margin = max(2.0, 0.2 + 0.06 * max(len(r[0]) for r in rows))  # inches for the row labels (7 pt)
     width = margin + 0.2 + 1.1 * ncols

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
 
 from tfrobust.reports.artifacts import Artifact, ReportItem
 from tfrobust.reports.correlation import pearson, spearman
@@ -28,6 +25,9 @@ from tfrobust.reports.items.common import (
     save_figure,
     write_table,
 )
+
+if TYPE_CHECKING:  # matplotlib is slow to import; line_item imports it when it draws
+    from matplotlib.axes import Axes
 
 __all__ = ["line_item"]
 
@@ -83,6 +83,8 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
         xs = frame["_x"].to_numpy(dtype=float)
         ok = np.isfinite(peak) & (peak != 0)
         frame["_x"] = np.divide(xs, peak, out=np.full_like(xs, np.nan), where=ok)
+    from matplotlib.figure import Figure  # slow to import: only when drawing
+
     correlation_rows: list[dict[str, Any]] = []
     n_axes = len(ys) if panels else 1
     ncols = min(n_axes, 3)
@@ -158,6 +160,8 @@ def _plain_log_ticks(ax: Axes, values: Sequence[float]) -> None:
     ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
     if not ticks:
         return
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([format_value(int(t) if float(t).is_integer() else t) for t in ticks],

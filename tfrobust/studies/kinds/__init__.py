@@ -16,6 +16,13 @@ point group, or at run time with ``KINDS.add(name, fn)``)::
 - returns a flat mapping of JSON-serializable metrics (the ledger and
   ``results.csv`` columns).
 
+What a signature cannot express (a count >= 1, a radius >= 0, names from
+another registry, options of an attack or attribution) a kind checks first
+thing, in a function ``check_params(params)`` of its module (params with the
+signature's defaults filled in; ConfigError naming ``<kind>.<param>``):
+:func:`tfrobust.studies.check.check_study` calls the same function before any
+cell runs.
+
 :func:`run_kind` checks a cell's params against the kind's signature and runs
 it. The modules import TensorFlow only when a kind runs.
 """

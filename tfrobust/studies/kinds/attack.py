@@ -1,40 +1,50 @@
-"""Robust accuracy of a train cell's model (a study stage kind)."""
+"""Robust accuracy of a train cell's model under a registered attack (a study stage kind)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tfrobust.config import ConfigError, DataConfig, load_yaml, parse_number
-from tfrobust.registry import register
-from tfrobust.studies.kinds.common import (
-    count_param,
-    radii,
-)
+from tfrobust.config import ConfigError, check_int
+from tfrobust.registry import ATTACKS, NORMS, register
+from tfrobust.studies.kinds.common import radii
 
-__all__ = ["attack_kind"]
-
-
-ATTACK_PARAMS = ("norms", "eps", "steps", "step_size", "restarts", "objective", "l2_step", "limit",
-                 "split", "batch_size", "seed", "step_size_factor", "long_steps")
+__all__ = ["attack_kind", "attack_plan", "check_params"]
 
 
 @register("kinds", "attack")
-def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
-    """Robust accuracy under PGD of the model trained by the one dependency ``train`` cell.
+def attack_kind(
+    deps: Mapping[str, Path],
+    out_dir: Path,
+    *,
+    eps: float | list[float] | Mapping[str, Any],
+    norms: str | list[str] = "l2",
+    attack: str = "pgd",
+    options: Mapping[str, Any] | None = None,
+    norm_options: Mapping[str, Any] | None = None,
+    restarts: int = 1,
+    limit: int | None = None,
+    split: Literal["train", "test"] = "test",
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Mapping[str, Any]:
+    """Robust accuracy of the model trained by the one dependency ``train`` cell.
 
-    Params: ``norms`` (``l2``, ``linf``, a list, or ``"l2,linf"``), ``eps`` (a
-    radius, a list, or a mapping norm -> list; ``8/255`` allowed; data units),
-    ``steps`` (40), ``step_size`` (default 2.5 eps/steps), ``step_size_factor``
-    (the 2.5 of that default: a number, or a mapping norm -> number for per-norm
-    rules such as Noack et al.'s code, l2 5.1 and linf 10 on CIFAR-10; not with
-    ``step_size``), ``restarts`` (1),
-    ``objective`` (xent), ``l2_step`` (normalized), ``long_steps`` (refuse |
-    cut: a step longer than the ball's diameter), ``limit`` (examples, None:
-    all), ``split`` (test), ``batch_size`` (256), ``seed`` (0). The dataset,
-    its bounds and classes are those the model was trained on (its ``config.yaml``).
+    Params: ``eps`` (required: a radius, a list, or a mapping norm -> radii;
+    ``8/255`` allowed; data units), ``norms`` (a name of
+    :data:`tfrobust.registry.NORMS`, a list, or ``"l2,linf"``), ``attack``
+    (a name of :data:`tfrobust.registry.ATTACKS`, default ``pgd``),
+    ``options`` (the attack's options, e.g. PGD's ``steps``, ``step_size``,
+    ``step_size_factor``, ``objective``, ``l2_step``, ``long_steps``; checked
+    by the attack's signature), ``norm_options`` (norm -> options that
+    override ``options`` for that norm, e.g. Noack et al.'s per-norm
+    ``step_size_factor``), ``restarts`` (independent attacks per (norm,
+    eps); 1), ``limit`` (first N examples; None: all), ``split`` (test),
+    ``batch_size`` (256), ``seed`` (0: data order and attacks). The
+    dataset, its bounds and classes are those the model was trained on (its
+    ``config.yaml``).
 
     Writes ``robust_accuracy.csv`` (the table of
     :func:`tfrobust.evaluation.robust_accuracy_table`) into ``out_dir``.
@@ -43,77 +53,18 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
         ``clean_accuracy``, ``n`` and ``robust_<norm>_<eps>`` (mean over
         restarts) per (norm, eps); with restarts > 1 also ``robust_worst_<norm>_<eps>``.
     """
-    unknown = sorted(set(params) - set(ATTACK_PARAMS))
-    if unknown:
-        raise ConfigError(f"attack: unknown param(s) {', '.join(unknown)}; known: {', '.join(ATTACK_PARAMS)}")
-    runs = [path for path in deps.values() if (path / "model.keras").is_file()]
-    if len(runs) != 1:
-        raise ValueError(f"attack needs exactly one dependency with a model.keras, got {len(runs)} "
-                         f"({', '.join(deps) or 'no dependencies'})")
-    norms_value = params.get("norms", "l2")
-    norms = [n.strip() for n in norms_value.split(",")] if isinstance(norms_value, str) else list(norms_value)
-    if not norms or any(n not in ("l2", "linf") for n in norms):
-        raise ConfigError(f"attack.norms: choose from l2, linf, got {norms_value!r}")
-    if "eps" not in params:
-        raise ConfigError("attack.eps: give the radii to attack with")
-    eps_value = params["eps"]
-    eps: list[float] | dict[str, list[float]]
-    if isinstance(eps_value, Mapping):
-        missing = [n for n in norms if n not in eps_value]
-        if missing:
-            raise ConfigError(f"attack.eps: no radii for {', '.join(missing)}")
-        eps = {n: radii(eps_value[n], f"attack.eps.{n}") for n in norms}
-    else:
-        eps = radii(eps_value, "attack.eps")
-    steps = count_param(params, "steps", 40, 0)
-    restarts = count_param(params, "restarts", 1, 1)
-    limit = count_param(params, "limit", None, 1)
-    batch_size = count_param(params, "batch_size", 256, 1)
-    seed = count_param(params, "seed", 0, 0)
-    split = params.get("split", "test")
-    if split not in ("train", "test"):
-        raise ConfigError(f"attack.split: train or test, got {split!r}")
-    step_size = params.get("step_size")
-    size = None if step_size is None else parse_number(step_size, name="attack.step_size")
-    factor_value = params.get("step_size_factor", 2.5)
-    if step_size is not None and "step_size_factor" in params:
-        raise ConfigError("attack: give step_size or step_size_factor, not both")
-    if isinstance(factor_value, Mapping):
-        if sorted(factor_value) != sorted(norms):
-            raise ConfigError(f"attack.step_size_factor: give one factor per norm ({', '.join(norms)}), "
-                              f"got {', '.join(map(str, factor_value)) or 'none'}")
-        factors = {n: parse_number(factor_value[n], name=f"attack.step_size_factor.{n}") for n in norms}
-    else:
-        factors = dict.fromkeys(norms, parse_number(factor_value, name="attack.step_size_factor"))
-    if any(f <= 0 for f in factors.values()):
-        raise ConfigError(f"attack.step_size_factor must be > 0, got {factor_value!r}")
+    norm_list, radii_of, _ = attack_plan({
+        "eps": eps, "norms": norms, "attack": attack, "options": options, "norm_options": norm_options,
+        "restarts": restarts, "limit": limit, "batch_size": batch_size, "seed": seed})
 
-    from tfrobust.data import load_dataset
     from tfrobust.evaluation import robust_accuracy_table
-    from tfrobust.training import load_model
+    from tfrobust.training.rundir import dependency_run
 
-    run = runs[0]
-    trained = dict(load_yaml(run / "config.yaml").get("data") or {}) if (run / "config.yaml").is_file() else {}
-    data = DataConfig(name=trained.get("name", "fashion_mnist"), data_dir=trained.get("data_dir"),
-                      classes=trained.get("classes"), bounds=trained.get("bounds"),
-                      options=trained.get("options") or {})
-    ds = load_dataset(data.name, split, data_dir=data.data_dir, classes=data.classes, limit=limit,
-                      bounds=data.bounds, seed=int(seed or 0), **data.options)
-    model = load_model(run / "model.keras")
-    # One table per distinct factor (norms sharing a factor share the clean pass).
-    groups: dict[float, list[str]] = {}
-    for n in norms:
-        groups.setdefault(factors[n], []).append(n)
-    import pandas as pd
-
-    table = pd.concat([robust_accuracy_table(
-        model, ds.pipeline(int(batch_size or 256)), norms=group,
-        eps=eps if not isinstance(eps, dict) else {n: eps[n] for n in group}, bounds=ds.bounds,
-        steps=int(steps or 0), step_size=size, step_size_factor=factor,
-        objective=params.get("objective", "xent"), restarts=int(restarts or 1),
-        l2_step=params.get("l2_step", "normalized"), seed=int(seed or 0),
-        long_steps=params.get("long_steps", "refuse"),
-    ) for factor, group in groups.items()], ignore_index=True)
+    run = dependency_run("attack", deps)
+    ds = run.load_split(split, seed=seed, limit=limit, data=run.data_for())
+    table = robust_accuracy_table(run.load_model(), ds.pipeline(batch_size), norms=norm_list, eps=radii_of,
+                                  bounds=ds.bounds, attack=attack, options=options, norm_options=norm_options,
+                                  restarts=restarts, seed=seed)
     tmp = out_dir / f".robust_accuracy.csv.tmp{os.getpid()}"
     table.to_csv(tmp, index=False)
     os.replace(tmp, out_dir / "robust_accuracy.csv")
@@ -124,3 +75,51 @@ def attack_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
         if row["restarts"] > 1:
             metrics[f"robust_worst_{row['norm']}_{row['eps']:g}"] = float(row["robust_accuracy_worst"])
     return metrics
+
+
+def attack_plan(params: Mapping[str, Any]) -> tuple[list[str], dict[str, list[float]], dict[str, dict[str, Any]]]:
+    """(norms, norm -> radii, norm -> the attack's options) of an attack cell's params (types already
+    checked by the kind's signature; defaults filled in). No TensorFlow is imported.
+
+    Raises:
+        ConfigError: one line naming ``attack.<param>``: an unknown norm or attack, a norm without
+            radii, a negative radius, options the attack does not take, counts out of range.
+    """
+    value = params.get("norms", "l2")
+    norms = [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else list(value)
+    known = NORMS.names()
+    if not norms or any(n not in known for n in norms):
+        raise ConfigError(f"attack.norms: choose from {', '.join(known)}, got {value!r}")
+    eps = params["eps"]
+    if isinstance(eps, Mapping):
+        missing = [n for n in norms if n not in eps]
+        if missing:
+            raise ConfigError(f"attack.eps: no radii for {', '.join(missing)}")
+        radii_of = {n: radii(eps[n], f"attack.eps.{n}") for n in norms}
+    else:
+        shared = radii(eps, "attack.eps")
+        radii_of = dict.fromkeys(norms, shared)
+    entry = ATTACKS[params.get("attack", "pgd")]
+    options = entry.parse(params.get("options"), prefix="attack.options")
+    per_norm = params.get("norm_options") or {}
+    stray = [str(n) for n in per_norm if n not in norms]
+    if stray:
+        raise ConfigError(f"attack.norm_options: give options for the attacked norms ({', '.join(norms)}), "
+                          f"got {', '.join(stray)}")
+    options_of = {}
+    for norm in norms:
+        extra = per_norm.get(norm) or {}
+        if not isinstance(extra, Mapping):
+            raise ConfigError(f"attack.norm_options.{norm} must be a mapping of options, got {extra!r}")
+        options_of[norm] = entry.parse({**options, **extra}, prefix=f"attack.norm_options.{norm}") if extra \
+            else dict(options)
+    check_int(params.get("restarts", 1), name="attack.restarts", minimum=1)
+    check_int(params.get("limit"), name="attack.limit", minimum=1, allow_none=True)
+    check_int(params.get("batch_size", 256), name="attack.batch_size", minimum=1)
+    check_int(params.get("seed", 0), name="attack.seed", minimum=0)
+    return norms, radii_of, options_of
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """What the attack kind refuses before loading anything (see :func:`attack_plan`)."""
+    attack_plan(params)

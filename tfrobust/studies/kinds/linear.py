@@ -2,43 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tfrobust.config import ConfigError
+from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import register
-from tfrobust.studies.kinds.common import (
-    check_known,
-    choice_param,
-    int_param,
-    integers_param,
-    names_param,
-    numbers_param,
-    plain,
-    real_param,
-)
+from tfrobust.studies.kinds.common import names_param, plain
 
-__all__ = ["linear_kind"]
+__all__ = ["LINEAR_KIND_PARTS", "check_params", "linear_kind"]
+
+#: The ``parts`` the kind can run: :data:`tfrobust.theory.linear_features.LINEAR_PARTS` (a test keeps them
+#: equal), here so that checking params imports no TensorFlow.
+LINEAR_KIND_PARTS = ("table", "eps_train", "features", "top_k", "train_size", "large_eps")
 
 
-
-LINEAR_PARAMS = ("dataset", "classes", "limit", "data_dir", "eps_train", "eps_test", "top_k", "sizes", "epochs",
-                 "batch_size", "lr", "attack", "seed", "parts")
+def check_params(params: Mapping[str, Any]) -> None:
+    """What the linear kind refuses before loading anything (one line naming ``linear.<param>``)."""
+    classes = params.get("classes", (5, 7))
+    if classes[0] == classes[1]:
+        raise ConfigError(f"linear.classes: two different labels [a, b], got {list(classes)!r}")
+    check_int(params.get("limit"), name="linear.limit", minimum=1, allow_none=True)
+    for name, minimum in (("eps_train", 0), ("eps_test", 0), ("top_k", 1), ("sizes", 1)):
+        values = params.get(name)
+        if values is not None and (not values or any(v < minimum for v in values)):
+            raise ConfigError(f"linear.{name}: give one or more values >= {minimum}, got {list(values)!r}")
+    for name in ("epochs", "batch_size"):
+        check_int(params.get(name, 1), name=f"linear.{name}", minimum=1)
+    lr = params.get("lr", 1e-2)
+    if lr <= 0:
+        raise ConfigError(f"linear.lr must be > 0, got {lr!r}")
+    check_int(params.get("seed", 0), name="linear.seed", minimum=0)
+    names_param("linear", "parts", params.get("parts", LINEAR_KIND_PARTS), LINEAR_KIND_PARTS)
 
 
 @register("kinds", "linear")
-def linear_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+def linear_kind(
+    deps: Mapping[str, Path],
+    out_dir: Path,
+    *,
+    dataset: Literal["fashion_mnist", "mnist", "cifar10"] = "fashion_mnist",
+    classes: tuple[int, int] = (5, 7),
+    limit: int | None = 2000,
+    data_dir: str | None = None,
+    eps_train: Sequence[float] = (0.0, 0.05, 0.1, 0.2),
+    eps_test: Sequence[float] = (0.05, 0.1, 0.2),
+    top_k: Sequence[int] = (5, 10, 25, 50, 100, 200, 400, 784),
+    sizes: Sequence[int] = (50, 100, 200, 500, 1000, 2000),
+    epochs: int = 20,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    attack: Literal["closed_form", "pgd"] = "closed_form",
+    seed: int = 0,
+    parts: Sequence[str] | str = ("table", "eps_train", "features", "top_k", "train_size", "large_eps"),
+) -> Mapping[str, Any]:
     """Tsipras et al. 2019 sec. 2.3 / 3 on linear classifiers of a binary digit task (no dependencies).
 
-    Params (defaults: ``LINEAR_FEATURES_CONFIG["quick"]``): ``dataset``
-    (fashion_mnist), ``classes`` ([5, 7]), ``limit`` (2000 images per split;
-    None: all), ``data_dir``, ``eps_train`` ([0, 0.05, 0.1, 0.2]; linf, data
-    units [0, 1]), ``eps_test`` ([0.05, 0.1, 0.2]), ``top_k`` ([5, ..., 784]),
-    ``sizes`` ([50, ..., 2000]), ``epochs`` (20), ``batch_size`` (64), ``lr``
-    (1e-2), ``attack`` (``closed_form`` | ``pgd``), ``seed`` (0), ``parts``
-    (a subset of table, eps_train, features, top_k, train_size, large_eps;
-    default all).
+    The defaults are ``LINEAR_FEATURES_CONFIG["quick"]``
+    (:mod:`tfrobust.theory.linear_features`). Params: ``dataset``,
+    ``classes`` (two different labels), ``limit`` (images per split; None:
+    all), ``data_dir``, ``eps_train`` and ``eps_test`` (linf, data units
+    [0, 1]), ``top_k``, ``sizes`` (training-set sizes), ``epochs``,
+    ``batch_size``, ``lr``, ``attack`` (how adversarial training finds its
+    examples), ``seed``, ``parts`` (a subset of :data:`LINEAR_KIND_PARTS`, a
+    list or ``"a,b"``; default all).
 
     Writes the files of :func:`tfrobust.theory.linear_features_experiment`
     for the chosen parts (``linear_table.csv``, ``eps_train.csv/png``,
@@ -51,40 +78,21 @@ def linear_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) ->
         per k used; with ``train_size``: ``standard_test_n<n>_<E>``; and
         ``train_examples``, ``test_examples``.
     """
-    check_known("linear", params, LINEAR_PARAMS)
-    from tfrobust.theory.linear_features import LINEAR_FEATURES_CONFIG, LINEAR_PARTS
-
-    quick = LINEAR_FEATURES_CONFIG["quick"]
-    dataset = choice_param("linear", params, "dataset", quick["dataset"], ("fashion_mnist", "mnist", "cifar10"))
-    classes = params.get("classes", list(quick["classes"]))
-    if (not isinstance(classes, (list, tuple)) or len(classes) != 2 or classes[0] == classes[1]
-            or any(isinstance(c, bool) or not isinstance(c, int) for c in classes)):
-        raise ConfigError(f"linear.classes: two different labels [a, b], got {classes!r}")
-    limit = None if "limit" in params and params["limit"] is None else int_param("linear", params, "limit",
-                                                                              quick["limit"], 1)
-    eps_train = numbers_param("linear", params, "eps_train", list(quick["eps_train"]))
-    eps_test = numbers_param("linear", params, "eps_test", list(quick["eps_test"]))
-    top_k = integers_param("linear", params, "top_k", list(quick["top_k"]))
-    sizes = integers_param("linear", params, "sizes", list(quick["sizes"]))
-    epochs = int(int_param("linear", params, "epochs", quick["epochs"], 1) or 1)
-    batch_size = int(int_param("linear", params, "batch_size", quick["batch_size"], 1) or 1)
-    lr = real_param("linear", params, "lr", quick["lr"])
-    if lr is None or lr <= 0:
-        raise ConfigError(f"linear.lr must be > 0, got {params.get('lr')!r}")
-    attack = choice_param("linear", params, "attack", "closed_form", ("closed_form", "pgd"))
-    seed = int(int_param("linear", params, "seed", 0, 0) or 0)
-    parts = names_param("linear", "parts", params.get("parts", list(LINEAR_PARTS)), LINEAR_PARTS)
+    check_params({"classes": classes, "limit": limit, "eps_train": eps_train, "eps_test": eps_test, "top_k": top_k,
+                  "sizes": sizes, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "parts": parts})
+    chosen = names_param("linear", "parts", parts, LINEAR_KIND_PARTS)
 
     from tfrobust.data import load_dataset
     from tfrobust.theory import linear_features_experiment
 
-    load: dict[str, Any] = {"data_dir": params.get("data_dir"), "classes": tuple(classes), "limit": limit,
-                            "bounds": (0.0, 1.0)}
+    load: dict[str, Any] = {"data_dir": data_dir, "classes": tuple(classes), "limit": limit, "bounds": (0.0, 1.0)}
     train = load_dataset(dataset, "train", **load)
     test = load_dataset(dataset, "test", **load)
     summary = linear_features_experiment(
-        train, test, out_dir=out_dir, eps_train_list=eps_train, eps_test_list=eps_test, top_k=top_k, sizes=sizes,
-        epochs=epochs, batch_size=batch_size, lr=lr, attack=attack, seed=seed, parts=parts)
+        train, test, out_dir=out_dir, eps_train_list=list(eps_train), eps_test_list=list(eps_test),
+        top_k=list(top_k), sizes=list(sizes), epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
+        seed=seed, parts=chosen)
     metrics: dict[str, Any] = {"train_examples": len(train), "test_examples": len(test)}
     for row in summary.get("table", []):
         e = f"{float(row['eps_train']):g}"

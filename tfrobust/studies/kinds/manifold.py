@@ -4,61 +4,82 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tfrobust.config import ConfigError, DataConfig
-from tfrobust.registry import register
-from tfrobust.studies.kinds.common import (
-    check_known,
-    choice_param,
-    int_param,
-    load_split,
-    model_run,
-    plain,
-    predict,
-    radius_param,
-    real_param,
-    run_config,
-    run_data,
-    save_npz,
-    write_rows,
-)
+from tfrobust.config import ConfigError, check_int
+from tfrobust.registry import ATTACKS, NORMS, register
+from tfrobust.studies.kinds.common import plain, predict, save_npz, write_rows
 
-__all__ = ["manifold_kind"]
+__all__ = ["check_params", "manifold_kind"]
 
 
-
-MANIFOLD_PARAMS = ("eps", "steps", "norm", "objective", "limit", "batch_size", "seed", "examples", "step_size",
-                   "random_start", "kappa", "projection")
-
-
-def _bounds_of(run: Path) -> tuple[float, float] | None:
-    bounds = (run_config(run).get("data") or {}).get("bounds")
+def _bounds(section: Mapping[str, Any]) -> tuple[float, float] | None:
+    bounds = section.get("bounds")
     return None if bounds is None else (float(bounds[0]), float(bounds[1]))
 
 
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the manifold kind refuses before loading anything; returns the attack's options as given.
+
+    ``params`` are the kind's params as its signature converts them (missing
+    ones take the signature's defaults). The attack's options are checked
+    against its registry entry (names, types); Kim's PGD defaults are merged
+    under them when the cell runs (:func:`tfrobust.evaluation.manifold.manifold_attack_options`).
+
+    Raises:
+        ConfigError: one line naming ``manifold.<param>``.
+    """
+    eps = params.get("eps", 12.0)
+    if eps is not None and eps < 0:
+        raise ConfigError(f"manifold.eps must be >= 0, got {eps!r}")
+    norm = params.get("norm", "l2")
+    if norm not in NORMS:
+        raise ConfigError(f"manifold.norm: unknown norm {norm!r}; choose from: {', '.join(NORMS.names())}")
+    for name, default, minimum in (("limit", 500, 1), ("batch_size", 256, 1), ("seed", 0, 0), ("examples", 8, 0)):
+        check_int(params.get(name, default), name=f"manifold.{name}", minimum=minimum)
+    try:
+        entry = ATTACKS[params.get("attack", "pgd")]
+    except ConfigError as err:
+        raise ConfigError(f"manifold.attack: {' '.join(str(err).split())}") from None
+    return entry.parse(params.get("options"), prefix="manifold.options")
+
+
 @register("kinds", "manifold")
-def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+def manifold_kind(
+    deps: Mapping[str, Path],
+    out_dir: Path,
+    *,
+    eps: float = 12.0,
+    norm: str = "l2",
+    attack: str = "pgd",
+    options: Mapping[str, Any] | None = None,
+    limit: int = 500,
+    batch_size: int = 256,
+    seed: int = 0,
+    examples: int = 8,
+    projection: Literal["mean", "sample"] = "mean",
+) -> Mapping[str, Any]:
     """Distance to the data manifold of clean test images and successful adversarial examples (Kim Fig. 1).
 
     Dependencies: exactly one ``train`` cell (a directory with
     ``model.keras``) and one ``vaegan`` cell (``vaegan.keras``). The data
     are the classifier's test split (its dataset, classes and options) in
     the VAE-GAN's bounds; the classifier must have been trained on the same
-    bounds. Attacks: PGD as in Kim's code by default (no random start, fixed
-    steps; see the params); failed attacks (prediction
-    unchanged) are dropped, as in the paper
-    (:func:`tfrobust.evaluation.manifold_study`; projection ``dec(enc(x))``).
+    bounds. The attack is any registered one; the default, PGD, runs as in
+    Kim's code unless ``options`` say otherwise (40 steps, no random start,
+    fixed steps: l2 2, linf 0.02, cut to the ball's diameter 2 eps; CW cap
+    500; :func:`tfrobust.evaluation.manifold.manifold_attack_options`).
+    Failed attacks (prediction unchanged) are dropped, as in the paper
+    (:func:`tfrobust.evaluation.manifold.manifold_study`).
 
-    Params: ``eps`` (default :data:`tfrobust.evaluation.manifold.KIM_EPS`,
-    12: Kim B.1 for [-1, 1] data), ``steps`` (40), ``norm`` (l2), ``objective``
-    (xent), ``limit`` (first N test images, 500), ``batch_size`` (256),
-    ``seed`` (0), ``examples`` (images kept in images.npz / grid.png, 8),
-    ``step_size`` (default Kim's code: l2 2, linf 0.02, cut to the ball's
-    diameter 2 eps for small eps), ``random_start`` (false, Kim's code),
-    ``kappa`` (CW cap, 500 as Kim's code), ``projection`` (``mean``:
-    ``dec(enc_mean(x))``, the paper's pi; ``sample``: ``dec(mean + sigma e)``,
-    what Kim's code measures).
+    Params: ``eps`` (:data:`tfrobust.evaluation.manifold.KIM_EPS`, 12: Kim
+    B.1 for [-1, 1] data), ``norm`` (a registered norm), ``attack`` (a name
+    of :data:`tfrobust.registry.ATTACKS`), ``options`` (the attack's, e.g.
+    ``{steps: 20, objective: cw}``; ``step_size: null`` is PGD's own
+    ``2.5 eps / steps``), ``limit`` (first N test images), ``batch_size``,
+    ``seed``, ``examples`` (images kept in images.npz / grid.png),
+    ``projection`` (``mean``: ``dec(enc_mean(x))``, the paper's pi;
+    ``sample``: ``dec(mean + sigma e)``, what Kim's code measures).
 
     Writes ``distances.csv`` (``kind`` in {clean, adversarial}, ``index``,
     ``distance``), ``images.npz`` (``x``, ``x_adv``, ``x_proj``,
@@ -71,64 +92,45 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
         ``n_adversarial``, ``median_clean``, ``median_adversarial``,
         ``mean_clean``, ``mean_adversarial`` (None without a successful attack).
     """
-    from tfrobust.evaluation.manifold import KIM_EPS, KIM_KAPPA, KIM_STEP_SIZES, KIM_STEPS
-
-    check_known("manifold", params, MANIFOLD_PARAMS)
-    eps = radius_param("manifold", params, "eps", KIM_EPS)
-    steps = int(int_param("manifold", params, "steps", KIM_STEPS, 0) or 0)
-    norm = choice_param("manifold", params, "norm", "l2", ("l2", "linf"))
-    objective = choice_param("manifold", params, "objective", "xent", ("xent", "cw"))
-    limit = int(int_param("manifold", params, "limit", 500, 1) or 500)
-    batch_size = int(int_param("manifold", params, "batch_size", 256, 1) or 256)
-    seed = int(int_param("manifold", params, "seed", 0, 0) or 0)
-    n_examples = int(int_param("manifold", params, "examples", 8, 0) or 0)
-    step_size = real_param("manifold", params, "step_size", min(KIM_STEP_SIZES[norm], 2 * eps) if eps > 0 else None)
-    random_start = params.get("random_start", False)
-    if not isinstance(random_start, bool):
-        raise ConfigError(f"manifold.random_start must be true or false, got {random_start!r}")
-    kappa = real_param("manifold", params, "kappa", KIM_KAPPA)
-    projection = choice_param("manifold", params, "projection", "mean", ("mean", "sample"))
-    vaegans = [path for path in deps.values() if (path / "vaegan.keras").is_file()]
+    given = check_params({"eps": eps, "norm": norm, "attack": attack, "options": options, "limit": limit,
+                          "batch_size": batch_size, "seed": seed, "examples": examples})
+    vaegans = [Path(path) for path in deps.values() if (Path(path) / "vaegan.keras").is_file()]
     if len(vaegans) != 1:
         raise ValueError(f"manifold needs exactly one dependency with a vaegan.keras (a vaegan cell), got "
                          f"{len(vaegans)} ({', '.join(deps) or 'no dependencies'})")
-    run = model_run("manifold", deps)
 
-    import numpy as np
+    from tfrobust.training.rundir import dependency_run, open_run
 
-    from tfrobust.evaluation.manifold import (
-        manifold_study,
-        plot_adversarial_grid,
-        plot_manifold_histogram,
-        sampled_projection,
-    )
-    from tfrobust.training import load_model
-
-    vaegan_bounds = _bounds_of(vaegans[0])
-    model_bounds = _bounds_of(run)
+    run = dependency_run("manifold", deps)
+    vaegan_run = open_run(vaegans[0], filename="vaegan.keras", what="VAE-GAN", directory="a vaegan cell")
+    vaegan_bounds = _bounds(vaegan_run.data_section)
+    model_bounds = _bounds(run.data_section)
     if vaegan_bounds is None:
         raise ValueError(f"manifold: {vaegans[0] / 'config.yaml'} records no data bounds")
     if model_bounds is not None and model_bounds != vaegan_bounds:
-        raise ValueError(f"manifold: the classifier ({run.name}) was trained on bounds {model_bounds}, the VAE-GAN "
-                         f"({vaegans[0].name}) on {vaegan_bounds}; train both on the same bounds")
-    vaegan = load_model(vaegans[0] / "vaegan.keras")
-    if not hasattr(vaegan, "project"):
-        raise ValueError(f"manifold: {vaegans[0] / 'vaegan.keras'} is not a VAE-GAN")
-    trained = run_config(run)
-    data = run_data(trained)
-    data = DataConfig(name=data.name, data_dir=data.data_dir, classes=data.classes, bounds=vaegan_bounds,
-                      options=data.options)
-    test = load_split(data, "test", limit=limit, seed=int(trained.get("seed") or 0))
+        raise ValueError(f"manifold: the classifier ({run.directory.name}) was trained on bounds {model_bounds}, "
+                         f"the VAE-GAN ({vaegans[0].name}) on {vaegan_bounds}; train both on the same bounds")
+
+    import numpy as np
+
+    from tfrobust.evaluation import manifold as library
+
+    data = run.data_for(bounds=vaegan_bounds)
+    test = run.load_split("test", limit=limit, seed=int(run.config.get("seed") or 0), data=data)
     shape = tuple(test.input_shape)
+    # the attack as it will run, checked before any model is loaded (e.g. a PGD step longer than the ball)
+    library.manifold_attack(attack, given, norm=norm, eps=eps, bounds=test.bounds, input_shape=shape,
+                            prefix="manifold.options")
+    vaegan = vaegan_run.load_model()
+    if not hasattr(vaegan, "project"):
+        raise ValueError(f"manifold: {vaegan_run.model_file} is not a VAE-GAN")
     vaegan_shape = tuple(vaegan.encoder.inputs[0].shape[1:])
     if shape != vaegan_shape:
         raise ValueError(f"manifold: the VAE-GAN takes inputs {vaegan_shape}, {data.name} has {shape}")
-    classifier = load_model(run / "model.keras")
-    projector = vaegan if projection == "mean" else sampled_projection(vaegan, seed=seed)
-    result = manifold_study(classifier, projector, test, eps=eps, steps=steps, norm=norm, objective=objective,
-                            step_size=step_size, random_start=random_start,
-                            kappa=KIM_KAPPA if kappa is None else kappa,
-                            batch_size=batch_size, seed=seed, examples=n_examples)
+    classifier = run.load_model()
+    projector = vaegan if projection == "mean" else library.sampled_projection(vaegan, seed=seed)
+    result = library.manifold_study(classifier, projector, test, eps=eps, norm=norm, attack=attack, options=given,
+                                    batch_size=batch_size, seed=seed, examples=examples)
     rows = [{"kind": "clean", "index": i, "distance": float(d)} for i, d in enumerate(result["clean"])]
     rows += [{"kind": "adversarial", "index": int(i), "distance": float(d)}
              for i, d in zip(result["adversarial_index"], result["adversarial"])]
@@ -136,13 +138,13 @@ def manifold_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) 
     shown = result["examples"]
     k = len(shown["x"])
     save_npz(out_dir / "images.npz", x=shown["x"], x_adv=shown["x_adv"], x_proj=shown["x_projection"],
-              x_adv_proj=shown["x_adv_projection"], y=np.asarray(test.y[:k]).astype(np.int64),
-              pred=predict(classifier, shown["x_adv"]), success=shown["success"],
-              bounds=np.asarray(test.bounds, np.float32))
-    label = {run.name: result}
-    plot_manifold_histogram(label, out_dir / "histogram.png", title=f"{data.name}, {norm} eps {eps:g}")
+             x_adv_proj=shown["x_adv_projection"], y=np.asarray(test.y[:k]).astype(np.int64),
+             pred=predict(classifier, shown["x_adv"]), success=shown["success"],
+             bounds=np.asarray(test.bounds, np.float32))
+    label = {run.directory.name: result}
+    library.plot_manifold_histogram(label, out_dir / "histogram.png", title=f"{data.name}, {norm} eps {eps:g}")
     if k:
-        plot_adversarial_grid(label, out_dir / "grid.png", bounds=test.bounds)
+        library.plot_adversarial_grid(label, out_dir / "grid.png", bounds=test.bounds)
     clean, adversarial = result["clean"], result["adversarial"]
     return {
         "n": int(result["n"]), "attack_success": plain(result["success_rate"]),

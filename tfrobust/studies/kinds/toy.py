@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tfrobust.config import ConfigError
+from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import register
-from tfrobust.studies.kinds.common import (
-    check_known,
-    int_param,
-    plain,
-    radii,
-    real_param,
-)
+from tfrobust.studies.kinds.common import plain, radii
 
-__all__ = ["toy_kind"]
-
-
-
-TOY_PARAMS = ("eps", "epochs", "n", "seed", "attack_eps", "steps", "batch_size", "learning_rate", "geometry",
-              "step_size", "random_start")
+__all__ = ["check_params", "toy_kind"]
 
 
 @register("kinds", "toy")
-def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
+def toy_kind(
+    deps: Mapping[str, Path],
+    out_dir: Path,
+    *,
+    eps: float | Sequence[float] = (0.0, 0.25, 0.5),
+    epochs: int = 10,
+    n: int = 3000,
+    seed: int = 0,
+    attack_eps: float = 1.0,
+    steps: int = 40,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    geometry: Literal["kim_notebook", "tilted"] = "kim_notebook",
+    step_size: float | None = 2.0,
+    random_start: bool = False,
+) -> Mapping[str, Any]:
     """Kim et al. 2019 sec. 2.2: boundary tilt of toy DNNs per l2 training eps (no dependencies).
 
-    Params (:func:`tfrobust.theory.toy_experiment`): ``eps`` (training radii,
-    a number or a list; 0: standard; default [0, 0.25, 0.5]), ``epochs`` (10),
-    ``n`` (3000 points per class and split), ``seed`` (0), ``attack_eps`` (1),
-    ``steps`` (40), ``batch_size`` (128), ``learning_rate`` (1e-3),
-    ``geometry`` (``kim_notebook``, the authors' data, or ``tilted``),
-    ``step_size`` (PGD step, Kim's notebook 2, cut to 2 eps; null: 2.5
-    eps / steps), ``random_start`` (false, Kim's notebook).
+    Params (:func:`tfrobust.theory.toy_experiment`, same defaults): ``eps``
+    (training radii, a number or a list; 0: standard; [0, 0.25, 0.5]),
+    ``epochs`` (10), ``n`` (3000 points per class and split), ``seed`` (0),
+    ``attack_eps`` (1), ``steps`` (40), ``batch_size`` (128),
+    ``learning_rate`` (1e-3), ``geometry`` (``kim_notebook``, the authors'
+    data, or ``tilted``), ``step_size`` (PGD step, Kim's notebook 2, cut to
+    2 eps; None: 2.5 eps / steps), ``random_start`` (false, Kim's notebook).
 
     Writes ``tilt.csv`` and ``toy.png`` into ``out_dir`` (atomically).
 
@@ -42,31 +46,14 @@ def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Ma
         ``tilt_<eps>`` (degrees), ``clean_accuracy_<eps>`` and
         ``robust_accuracy_<eps>`` per training eps.
     """
-    check_known("toy", params, TOY_PARAMS)
-    eps_value = params.get("eps", [0.0, 0.25, 0.5])
-    eps = radii(eps_value, "toy.eps")
-    if len(set(eps)) != len(eps):
-        raise ConfigError(f"toy.eps: duplicate radii in {eps_value!r}")
-    kwargs: dict[str, Any] = {"eps_list": eps}
-    for name in ("epochs", "n", "steps", "batch_size"):
-        if name in params:
-            kwargs[name] = int_param("toy", params, name, None, 1)
-    for name in ("attack_eps", "learning_rate"):
-        if params.get(name) is not None:
-            kwargs[name] = real_param("toy", params, name, None)
-    seed = int(int_param("toy", params, "seed", 0, 0) or 0)
-    if "step_size" in params:  # null: PGD's default 2.5 eps / steps
-        kwargs["step_size"] = real_param("toy", params, "step_size", None)
-    if not isinstance(params.get("random_start", False), bool):
-        raise ConfigError(f"toy.random_start must be true or false, got {params['random_start']!r}")
-    kwargs["random_start"] = params.get("random_start", False)
-    geometry = params.get("geometry", "kim_notebook")
-    if geometry not in ("kim_notebook", "tilted"):
-        raise ConfigError(f"toy.geometry: kim_notebook or tilted, got {geometry!r}")
+    eps_list = _plan({"eps": eps, "epochs": epochs, "n": n, "steps": steps, "batch_size": batch_size,
+                      "seed": seed, "step_size": step_size})
 
     from tfrobust.theory import toy_experiment
 
-    rows = toy_experiment(**kwargs, seed=seed, out_dir=out_dir, geometry=geometry)
+    rows = toy_experiment(eps_list=eps_list, epochs=epochs, n=n, seed=seed, attack_eps=attack_eps, steps=steps,
+                          batch_size=batch_size, learning_rate=learning_rate, out_dir=out_dir, geometry=geometry,
+                          step_size=step_size, random_start=random_start)
     metrics: dict[str, Any] = {}
     for row in rows:
         label = f"{float(row['train_eps']):g}"
@@ -74,3 +61,23 @@ def toy_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Ma
         metrics[f"clean_accuracy_{label}"] = plain(row["clean_accuracy"])
         metrics[f"robust_accuracy_{label}"] = plain(row["robust_accuracy"])
     return metrics
+
+
+def _plan(params: Mapping[str, Any]) -> list[float]:
+    value = params.get("eps", (0.0, 0.25, 0.5))
+    eps = radii(value, "toy.eps")
+    if len(set(eps)) != len(eps):
+        raise ConfigError(f"toy.eps: duplicate radii in {value!r}")
+    for name in ("epochs", "n", "steps", "batch_size"):
+        if name in params:
+            check_int(params[name], name=f"toy.{name}", minimum=1)
+    check_int(params.get("seed", 0), name="toy.seed", minimum=0)
+    step_size = params.get("step_size")
+    if step_size is not None and step_size <= 0:
+        raise ConfigError(f"toy.step_size must be > 0, got {step_size!r}")
+    return eps
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """What the toy kind refuses before any work (one line naming ``toy.<param>``)."""
+    _plan(params)

@@ -5,17 +5,41 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tfrobust.config import ConfigError, parse_number, train_config_from_dict
-from tfrobust.registry import register
+from tfrobust.registry import METHODS, register
 
-__all__ = ["train_kind"]
+__all__ = ["check_params", "resolve_targets", "train_config_values", "train_kind", "zero_eps_adversarial"]
 
 
 @register("kinds", "train")
-def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> Mapping[str, Any]:
-    """Trains one model: ``params`` is a training config (the layout of ``configs/*.yaml``).
+def train_kind(
+    deps: Mapping[str, Path],
+    out_dir: Path,
+    *,
+    data: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    optimizer: Mapping[str, Any] | None = None,
+    method: str = "standard",
+    method_options: Mapping[str, Any] | None = None,
+    epochs: int = 5,
+    batch_size: int = 128,
+    seed: int = 0,
+    jit_compile: bool | Literal["auto"] = "auto",
+    deterministic: bool = False,
+    validate: bool = True,
+    model_selection: Literal["last", "best_validation", "best_test_set"] = "last",
+    validation_size: int | float = 5000,
+    selection_start: float = 0.5,
+) -> Mapping[str, Any]:
+    """Trains one model; the params are a training config (the layout of ``configs/*.yaml``).
+
+    The keyword-only parameters are the top-level fields of
+    :class:`tfrobust.config.TrainConfig`, with its defaults; the nested
+    sections (``data``, ``model``, ``optimizer``, ``method_options``) are
+    mappings checked by :func:`tfrobust.config.train_config_from_dict` and,
+    for ``method_options``, by the method's own options.
 
     IR targets from a dependency: with ``method: ir``, ``method_options.targets``
     may name a dependency key instead of a path, e.g. ``targets: saliency``
@@ -46,12 +70,16 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
     from tfrobust.training import train
     from tfrobust.training.run import is_finished_run
 
-    standard = _zero_eps_adversarial(params)
-    if standard:
-        params = {**params, "method": "standard"}
-        params.pop("method_options", None)
-    _resolve_targets(params, deps)
-    config = train_config_from_dict(params)  # validates; errors name the field
+    params = {"data": data, "model": model, "optimizer": optimizer, "method": method,
+              "method_options": method_options, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+              "jit_compile": jit_compile, "deterministic": deterministic, "validate": validate,
+              "model_selection": model_selection, "validation_size": validation_size,
+              "selection_start": selection_start}
+    check_params(params)  # before any work: what the study check checks
+    standard = zero_eps_adversarial(params)
+    values = train_config_values(params)
+    resolve_targets(values, deps)
+    config = train_config_from_dict(values)  # validates; errors name the field
     if is_finished_run(out_dir):
         # Killed after train() returned but before the ledger said done: the runner re-uses a
         # cell directory only for the same cell config, so the finished run is this cell's.
@@ -63,7 +91,32 @@ def train_kind(params: dict[str, Any], deps: dict[str, Path], out_dir: Path) -> 
     return metrics
 
 
-def _zero_eps_adversarial(params: Mapping[str, Any]) -> bool:
+def train_config_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The training config a train cell runs: its params without None sections, the eps = 0 rule applied."""
+    values = {k: v for k, v in params.items()
+              if not (v is None and k in ("data", "model", "optimizer", "method_options"))}
+    if zero_eps_adversarial(values):
+        values["method"] = "standard"
+        values.pop("method_options", None)
+    return values
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """A train cell's params must make a valid training config (no data read, no TensorFlow).
+
+    The method's options are checked against its signature
+    (:data:`tfrobust.registry.METHODS`) when the method is registered; an
+    unknown method is reported by the training run.
+
+    Raises:
+        ConfigError: one line naming the field.
+    """
+    config = train_config_from_dict(train_config_values(params))
+    if config.method in METHODS:
+        METHODS[config.method].parse(config.method_options, prefix="method_options")
+
+
+def zero_eps_adversarial(params: Mapping[str, Any]) -> bool:
     """True for ``method: adversarial`` with ``method_options.attack.eps`` equal to 0."""
     if params.get("method") != "adversarial":
         return False
@@ -77,13 +130,13 @@ def _zero_eps_adversarial(params: Mapping[str, Any]) -> bool:
         return False  # train_config_from_dict / the attack report it
 
 
-def _resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
+def resolve_targets(params: dict[str, Any], deps: Mapping[str, Path]) -> None:
     """Rewrites ``method_options.targets`` (a dependency reference) of a method that streams
     target maps (``ir``: ``"targets"`` in its ``data_options``) to a path, in place."""
-    from tfrobust.training import METHODS
-
-    method = METHODS.get(params.get("method"))  # type: ignore[arg-type]  # validated later
-    if method is None or "targets" not in method.data_options:
+    method = params.get("method", "standard")
+    if not isinstance(method, str) or method not in METHODS:
+        return  # train_config_from_dict / the training run report it
+    if "targets" not in getattr(METHODS[method].load(), "data_options", ()):
         return
     options = params.get("method_options")
     if options is None:

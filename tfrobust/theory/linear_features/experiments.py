@@ -197,7 +197,8 @@ def accuracy_vs_train_size(
         train, test: binary data sets with the same bounds.
         sizes: training-set sizes, each in 1..len(train).
         eps_train_list: linf training radii (0: standard), data units.
-        epochs, batch_size, lr, seed, attack, pgd_steps: as :func:`~tfrobust.theory.linear_features.train_linear`.
+        epochs, batch_size, lr, seed, attack, pgd_steps: as
+            :func:`~tfrobust.theory.linear_features.train_linear`.
         progress: optional ``progress(message)``.
 
     Returns:
@@ -260,7 +261,8 @@ def accuracy_top_k(
         train, test: binary data sets with the same bounds.
         k_list: numbers of features kept, each in 1..D.
         eps_test_list: linf radii of the adversarial accuracies, data units.
-        epochs, batch_size, lr, seed: as :func:`~tfrobust.theory.linear_features.train_linear` (standard training).
+        epochs, batch_size, lr, seed: as :func:`~tfrobust.theory.linear_features.train_linear`
+            (standard training).
 
     Returns:
         One dict per k: ``k``, ``min_abs_corr`` (|correlation| of the k-th
@@ -332,7 +334,8 @@ def large_eps_examples(
         eps: radius in data units; Tsipras Table 3 (MNIST, [0, 1]): linf 0.3, l2 4.
         bounds: (lo, hi) value range of the data.
         norm: ``"linf"`` or ``"l2"``.
-        steps: PGD iterations (the paper gives none; see :data:`~tfrobust.theory.linear_features.LINEAR_FEATURES_CONFIG`).
+        steps: PGD iterations (the paper gives none; see
+            :data:`~tfrobust.theory.linear_features.LINEAR_FEATURES_CONFIG`).
         step_size: data units; default 2.5 eps / steps.
         objective: ``"cw"`` or ``"xent"``.
         kappa: cap of the CW margin (see above; 0 stops at the boundary).

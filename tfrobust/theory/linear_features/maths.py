@@ -65,7 +65,11 @@ def check_non_negative(name: str, value: object) -> float:
 
 
 def check_eps_list(name: str, values: Sequence[float]) -> tuple[float, ...]:
-    """A non-empty sequence of radii as unique floats >= 0, in the order given (see :func:`check_non_negative`)."""
+    """A non-empty sequence of radii as unique floats >= 0, in the order given.
+
+    Raises:
+        ValueError: one line naming ``name`` (see :func:`check_non_negative`).
+    """
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
         raise ValueError(f"{name} must be a sequence of numbers, got {values!r}")
     out = tuple(check_non_negative(name, v) for v in values)
@@ -132,7 +136,8 @@ def linear_binary_weights(model: keras.Model) -> tuple[np.ndarray, float]:
     """The paper's (w, b) of a two-logit linear model.
 
     Args:
-        model: a ``linear`` model with two logits (as :func:`~tfrobust.theory.linear_features.train_linear` returns).
+        model: a ``linear`` model with two logits (as
+            :func:`~tfrobust.theory.linear_features.train_linear` returns).
 
     Returns:
         ``w``: (D,) float64 with ``w = W[:, 1] - W[:, 0]`` (D = number of input

@@ -154,7 +154,7 @@ def fit_linear(x: np.ndarray, y: np.ndarray, *, bounds: tuple[float, float], eps
     elif attack == "closed_form":
         model = _ClosedFormLinfModel(base, eps=eps, bounds=bounds)
     else:
-        model = AdversarialModel(base, attack=PGD(norm="linf", eps=eps, steps=pgd_steps, bounds=bounds),
+        model = AdversarialModel(base, attack=PGD(norm="linf", eps=eps, steps=pgd_steps, bounds=bounds).to_dict(),
                                  track_clean=False, seed=seed)
     model.compile(optimizer=build_optimizer(OptimizerConfig(name="adam", learning_rate=lr, schedule="cosine"),
                                             total_steps=steps),

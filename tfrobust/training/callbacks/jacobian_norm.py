@@ -8,15 +8,9 @@ import keras
 import numpy as np
 
 from tfrobust.attribution import cosine, logit_gradient, logit_jacobian_norms
+from tfrobust.config import check_int
 
-__all__ = ["JacobianNorm", "as_labels", "positive_int"]
-
-
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1, else a one-line ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+__all__ = ["JacobianNorm", "as_labels"]
 
 
 def as_labels(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +77,8 @@ class JacobianNorm(keras.callbacks.Callback):
                  prefix: str = "jacobian") -> None:
         super().__init__()
         self.x, self.y = as_labels(x, y)
-        self.every = positive_int(every, "every")
-        self.batch_size = positive_int(batch_size, "batch_size")
+        self.every = check_int(every, name="every", minimum=1)
+        self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"prefix must be a non-empty string, got {prefix!r}")
         self.prefix = prefix

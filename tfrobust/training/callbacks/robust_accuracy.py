@@ -1,14 +1,16 @@
-"""Robust accuracy of a model under an attack, and a callback that logs it."""
+"""Robust accuracy of a model under any registered attack, and a callback that logs it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import PGD, call_model
+from tfrobust.attacks import Attack, call_model
+from tfrobust.config import ConfigError, check_int
 
 __all__ = ["RobustAccuracy", "attacked_correct"]
 
@@ -21,7 +23,7 @@ def _batches(data: Any, batch_size: int) -> Any:
     raise ValueError("data must be a tf.data.Dataset of (x, y) batches or a pair of arrays (x, y)")
 
 
-def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[float, float] | None = None,
+def attacked_correct(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
                      seed: Any = 0, batch_size: int = 256, what: str | None = None) -> np.ndarray:
     """Per-example correctness on attacked inputs.
 
@@ -30,7 +32,9 @@ def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[flo
             returning logits.
         data: a ``tf.data.Dataset`` of ``(x, y)`` batches (x within bounds) or a
             pair of arrays.
-        attack: the attack; ``eps=0`` measures clean accuracy.
+        attack: a :class:`tfrobust.attacks.Attack`, its config mapping
+            (``{name, norm, eps, bounds, <options>}``) or a
+            :class:`tfrobust.attacks.PGD`; ``eps=0`` measures clean accuracy.
         bounds: value range, if the attack does not carry it.
         seed: attack seed; batch b uses ``[seed, b]`` folded in.
         batch_size: batch size when ``data`` is a pair of arrays.
@@ -41,15 +45,16 @@ def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[flo
         (N,) bool: whether each example is still classified correctly.
 
     Raises:
-        ValueError: the model's logits are NaN or inf on any scored image
-            (``argmax`` would score it as class 0).
+        ValueError: a bad attack configuration, or the model's logits are NaN
+            or inf on any scored image (``argmax`` would score it as class 0).
     """
+    attack = Attack.coerce(attack, bounds=bounds)
     out = []
     bad = 0
     for b, (x, y) in enumerate(_batches(data, batch_size)):
         batch_seed = tf.random.experimental.stateless_fold_in(
             tf.constant([int(seed), 7919], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64), b)
-        x_adv = attack(model_fn, x, y, bounds=bounds, seed=batch_seed)
+        x_adv = attack(model_fn, x, y, seed=batch_seed)
         logits = call_model(model_fn, x_adv)
         finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
         bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
@@ -65,33 +70,47 @@ def attacked_correct(model_fn: Any, data: Any, attack: PGD, *, bounds: tuple[flo
 
 
 class RobustAccuracy(keras.callbacks.Callback):
-    """Writes ``val_robust_accuracy`` (accuracy under ``attack``) into the epoch logs.
+    """Writes ``val_robust_accuracy`` (accuracy under an attack) into the epoch logs.
 
     Usable from any project's ``fit``; place it before ``CSVLogger`` so the
-    value is logged.
+    value is logged. Give the attack by name with its threat model,
+    ``RobustAccuracy(data, "pgd", norm="l2", eps=1.5, bounds=(0, 1), options={"steps": 10})``,
+    or as an :class:`tfrobust.attacks.Attack`, a config mapping
+    ``{name, norm, eps, bounds, <options>}`` (an adversarial run's
+    ``method_options.attack``) or a :class:`tfrobust.attacks.PGD`.
 
     Args:
         data: validation ``tf.data.Dataset`` of ``(x, y)`` or a pair of arrays.
-        attack: a :class:`tfrobust.attacks.PGD`.
+        attack: a registered attack's name (default ``pgd``) or a configured attack (see above).
+        norm: the norm, with an attack name.
+        eps: the radius in data units, with an attack name.
+        bounds: value range of the data (with a name; else if the attack does not carry it).
+        options: the attack's options, with an attack name (checked by its registry entry).
         every: evaluate every ``every`` epochs (and after the last one only if it falls on the grid).
-        bounds: value range of the data if the attack does not carry it.
         name: log key.
         seed: attack seed.
+
+    Raises:
+        ValueError: one line, for an unknown attack, norm or option, a bad value, or missing norm/eps/bounds.
     """
 
-    def __init__(self, data: Any, attack: PGD, *, every: int = 1, bounds: tuple[float, float] | None = None,
-                 name: str = "val_robust_accuracy", seed: int = 0) -> None:
+    def __init__(self, data: Any, attack: Any = "pgd", *, norm: str | None = None, eps: float | None = None,
+                 bounds: tuple[float, float] | None = None, options: Mapping[str, Any] | None = None,
+                 every: int = 1, name: str = "val_robust_accuracy", seed: int = 0) -> None:
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
-        if not isinstance(attack, PGD):
-            raise ValueError(f"attack must be a tfrobust.attacks.PGD, got {attack!r}")
-        if attack.bounds is None and bounds is None:
-            raise ValueError("bounds: give the data's value range (or set it on the attack)")
+        every = check_int(every, name="every", minimum=1)
+        if isinstance(attack, str):
+            if norm is None or eps is None or bounds is None:
+                raise ConfigError(f"RobustAccuracy: attack {attack!r} needs norm, eps and bounds")
+            attack = Attack.build(attack, norm=norm, eps=eps, bounds=bounds, options=options)
+        elif norm is not None or eps is not None or options is not None:
+            raise ConfigError("RobustAccuracy: norm, eps and options go with an attack name; "
+                              "a configured attack carries its own")
+        else:
+            attack = Attack.coerce(attack, bounds=bounds)
         self.data = data
         self.attack = attack
         self.every = every
-        self.bounds = bounds
         self.name = name
         self.seed = seed
 
@@ -99,6 +118,6 @@ class RobustAccuracy(keras.callbacks.Callback):
         if (epoch + 1) % self.every:
             return
         model = getattr(self.model, "base", self.model)
-        correct = attacked_correct(model, self.data, self.attack, bounds=self.bounds, seed=self.seed)
+        correct = attacked_correct(model, self.data, self.attack, seed=self.seed)
         if logs is not None:
             logs[self.name] = float(correct.mean()) if correct.size else float("nan")

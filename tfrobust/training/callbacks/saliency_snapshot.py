@@ -13,8 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tensorflow.python.summary.tb_summary import TBNotInstalledError
 
-from tfrobust.attribution import ATTRIBUTIONS, channel_sum_clip, diverging_rgb
-from tfrobust.training.callbacks.jacobian_norm import as_labels, positive_int
+from tfrobust.attribution import attribute, channel_sum_clip, diverging_rgb
+from tfrobust.config import ConfigError, check_int
+from tfrobust.registry import ATTRIBUTIONS
+from tfrobust.training.callbacks.jacobian_norm import as_labels
 
 __all__ = ["SaliencySnapshot", "image_summary", "render_inputs", "render_maps"]
 
@@ -95,8 +97,8 @@ class SaliencySnapshot(keras.callbacks.Callback):
     """Saves a grid of inputs and their saliency maps at the end of every ``every`` epochs.
 
     Writes ``out_dir/saliency_epoch{epoch+1:03d}.png``: the first row holds
-    the inputs (min-max scaled), the second their maps from
-    ``tfrobust.attribution.ATTRIBUTIONS[method]`` rendered by
+    the inputs (min-max scaled), the second their maps from the attribution
+    ``method`` (:func:`tfrobust.attribution.attribute`) rendered by
     :func:`render_maps` (signed maps in diverging colours). Each PNG is
     written to a temporary file and moved into place (``os.replace``), so a
     killed run never leaves a truncated image. With ``log_dir``, the same
@@ -111,11 +113,13 @@ class SaliencySnapshot(keras.callbacks.Callback):
             the first ``max_images`` are shown.
         y: (N,) int labels (or one-hot (N, K)).
         out_dir: directory for the PNGs (created when first written).
-        method: an attribution name (``gradient``, ``gradient_input``,
-            ``logit_gradient``, ``smoothgrad``, ``random``).
+        method: a name in :data:`tfrobust.registry.ATTRIBUTIONS` (``gradient``,
+            ``logit_gradient``, ``smoothgrad``, ...).
         every: snapshot every ``every`` epochs (>= 1).
-        options: keyword options of the attribution (e.g. ``{"samples": 10}``
-            for ``smoothgrad``).
+        options: options of the attribution (e.g. ``{"samples": 10}`` for
+            ``smoothgrad``), checked when the callback is made.
+        bounds: the data's value range, given to an attribution that takes
+            ``bounds`` (None: not given).
         log_dir: optional TensorBoard log directory.
         max_images: number of examples shown (>= 1).
 
@@ -125,24 +129,27 @@ class SaliencySnapshot(keras.callbacks.Callback):
 
     def __init__(self, x: Any, y: Any, *, out_dir: str | os.PathLike[str], method: str = "logit_gradient",
                  every: int = 1, options: dict[str, Any] | None = None,
-                 log_dir: str | os.PathLike[str] | None = None, max_images: int = 8) -> None:
+                 log_dir: str | os.PathLike[str] | None = None, max_images: int = 8,
+                 bounds: tuple[float, float] | None = None) -> None:
         super().__init__()
         xa, ya = as_labels(x, y)
         if xa.ndim > 4:
             raise ValueError(f"x must have shape (N, H, W, C), (N, H, W) or (N, D), got {xa.shape}")
-        if not isinstance(method, str) or method not in ATTRIBUTIONS:
-            raise ValueError(f"method must be one of {', '.join(ATTRIBUTIONS)}, got {method!r}")
-        if options is not None and not isinstance(options, dict):
-            raise ValueError(f"options must be a dict of keyword options or None, got {options!r}")
+        try:
+            entry = ATTRIBUTIONS[method]
+        except ConfigError as err:
+            raise ConfigError(f"method: {err}") from None
+        parsed = entry.parse(options, prefix="options")
         if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
             raise ValueError(f"out_dir must be a directory path, got {out_dir!r}")
         if log_dir is not None and (not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir)):
             raise ValueError(f"log_dir must be a directory path or None, got {log_dir!r}")
-        self.every = positive_int(every, "every")
-        count = positive_int(max_images, "max_images")
+        self.every = check_int(every, name="every", minimum=1)
+        count = check_int(max_images, name="max_images", minimum=1)
         self.x, self.y = xa[:count], ya[:count]
         self.method = method
-        self.options = dict(options or {})
+        self.options = parsed
+        self.bounds = bounds
         self.out_dir = os.fspath(out_dir)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.paths: list[str] = []
@@ -151,7 +158,7 @@ class SaliencySnapshot(keras.callbacks.Callback):
 
     def maps(self, model: Any) -> np.ndarray:
         """The raw maps of the shown examples under ``model``: (n, ...) like ``x``."""
-        out = ATTRIBUTIONS[self.method](model, self.x, self.y, **self.options)
+        out = attribute(self.method, model, self.x, self.y, bounds=self.bounds, **self.options)
         return np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype=np.float32)
 
     def _write_png(self, path: str, inputs: np.ndarray, maps: np.ndarray, epoch: int) -> None:
