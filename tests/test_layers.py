@@ -161,6 +161,37 @@ def test_no_private_name_is_imported_from_another_module():
     assert not bad, "\n".join(bad)
 
 
+def module_aliases(path: Path, modules: set[str]) -> dict[str, str]:
+    """Local name -> project module, for ``import a.b as c`` and ``from a import b`` (b a module) in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in modules and alias.asname:
+                    out[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in modules:
+                    out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return out
+
+
+def test_no_private_name_is_used_through_another_module():
+    """``from tfrobust.data import synthetic; synthetic._helper(...)`` is a private import in disguise."""
+    modules = {module_name(p) for p in sources()}
+    bad = []
+    for path in sources():
+        aliases = module_aliases(path, modules)
+        if not aliases:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    assert not bad, "\n".join(bad)
+
+
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_is_too_long(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())

@@ -174,6 +174,15 @@ def test_status_reads_a_study_in_a_fresh_interpreter_without_pandas(study_dir):
     assert (study_dir / "report.html").is_file()
 
 
+def test_report_of_a_study_without_figure_items_imports_no_matplotlib(study_dir):
+    """The report items import matplotlib only to draw; this study's report has no item at all."""
+    (record,), wall = run_fresh(["study", "report", study_dir])
+    print(f"\ntfrobust study report (no figure items): {wall:.2f} s wall, {record['seconds']:.2f} s in it")
+    assert record["code"] == 0, record
+    assert record["heavy"] == ["pandas"], f"imported {record['heavy']}"
+    assert "report" in record["out"].splitlines()[-1]
+
+
 def test_list_shows_every_entry_with_its_options(run_cli):
     code, text, err = run_cli("list")
     assert code == 0, err

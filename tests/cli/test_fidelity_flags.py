@@ -8,6 +8,7 @@ library work starts.
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -154,57 +155,58 @@ def _distance(run_cli, run, out, *extra):
 
 
 def test_distance_defaults_are_the_authors(run, run_cli, manifold_calls, tmp_path):
+    # 2.3 FMNIST Gradient Analysis: GM(eps=12, step_size=2, n_steps=40, norm='2'), no random start; CW cap 500.
     vaegan, calls = manifold_calls
     code, text, err = _distance(run_cli, run, tmp_path / "out")
     assert code == 0, err
     (kwargs,) = calls
-    assert kwargs["eps"] == 12 and kwargs["steps"] == 40 and kwargs["objective"] == "xent"
-    assert kwargs["step_size"] == 2.0 and kwargs["random_start"] is False and kwargs["kappa"] == 500.0
+    assert kwargs["eps"] == 12 and kwargs["norm"] == "l2" and kwargs["attack"] == "pgd" and kwargs["options"] == {}
     assert kwargs["projector"] is vaegan and not vaegan.sampled  # dec(enc_mean(x))
-    assert "step 2, no random start" in text
-    record = (tmp_path / "out" / "manifold.json").read_text()
-    assert '"step_size": 2.0' in record and '"random_start": false' in record and '"projection": "mean"' in record
+    assert "pgd (steps=40, random_start=False, kappa=500, step_size=2, objective=xent), l2 eps 12" in text
+    record = json.loads((tmp_path / "out" / "manifold.json").read_text())
+    assert record["options"] == {"steps": 40, "random_start": False, "kappa": 500.0, "step_size": 2.0}
+    assert record["settings"]["step_size"] == 2.0 and record["projection"] == "mean"
 
 
 def test_distance_default_step_is_cut_to_the_diameter(run, run_cli, manifold_calls, tmp_path):
-    _, calls = manifold_calls
     code, _, err = _distance(run_cli, run, tmp_path / "out", "--eps", "0.25")
     assert code == 0, err
-    assert calls[0]["step_size"] == 0.5  # min(2, 2 * eps)
+    record = json.loads((tmp_path / "out" / "manifold.json").read_text())
+    assert record["options"]["step_size"] == 0.5  # min(2, 2 * eps)
 
 
 def test_distance_flags_reach_manifold_study(run, run_cli, manifold_calls, tmp_path):
     vaegan, calls = manifold_calls
-    code, text, err = _distance(run_cli, run, tmp_path / "out", "--eps", "3", "--steps", "5", "--step-size", "0.3",
-                                "--random-start", "--objective", "cw", "--kappa", "0", "--projection", "sample",
-                                "--seed", "7")
+    code, text, err = _distance(run_cli, run, tmp_path / "out", "--eps", "3", "--steps", "5", "--option",
+                                "step_size=0.3", "--option", "random_start=true", "--objective", "cw", "--option",
+                                "kappa=0", "--projection", "sample", "--seed", "7")
     assert code == 0, err
     (kwargs,) = calls
-    assert kwargs["step_size"] == pytest.approx(0.3) and kwargs["random_start"] is True
-    assert kwargs["objective"] == "cw" and kwargs["kappa"] == 0.0 and kwargs["seed"] == 7
+    assert kwargs["options"] == {"step_size": pytest.approx(0.3), "random_start": True, "kappa": 0.0, "steps": 5,
+                                 "objective": "cw"}
+    assert kwargs["seed"] == 7 and kwargs["eps"] == 3
     assert kwargs["projector"] is not vaegan and vaegan.sampled  # sampled_projection: project(sample=True)
-    assert "random start" in text and "kappa 0" in text
+    assert "random_start=True" in text and "kappa=0" in text
 
 
-def test_distance_step_size_auto_is_the_library_default(run, run_cli, manifold_calls, tmp_path):
-    _, calls = manifold_calls
-    code, _, err = _distance(run_cli, run, tmp_path / "out", "--step-size", "auto")
+def test_distance_step_size_none_is_pgds_default(run, run_cli, manifold_calls, tmp_path):
+    code, _, err = _distance(run_cli, run, tmp_path / "out", "--option", "step_size=none")
     assert code == 0, err
-    assert calls[0]["step_size"] is None  # PGD's 2.5 * eps / steps
+    record = json.loads((tmp_path / "out" / "manifold.json").read_text())
+    assert record["options"]["step_size"] is None and record["settings"]["step_size"] == pytest.approx(2.5 * 12 / 40)
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--step-size", "nan"], "--step-size"),
-    (["--step-size", "inf"], "--step-size"),
-    (["--step-size", "1e39"], "--step-size"),
-    (["--step-size", "0"], "--step-size"),
-    (["--step-size", "-1"], "--step-size"),
-    (["--step-size", "two"], "--step-size"),
-    (["--eps", "1", "--steps", "2", "--step-size", "3"], "--step-size"),  # longer than 2 * eps
-    (["--kappa", "5"], "--kappa"),  # cross-entropy has no kappa
-    (["--objective", "cw", "--kappa", "-1"], "--kappa"),
-    (["--objective", "cw", "--kappa", "nan"], "--kappa"),
-    (["--objective", "cw", "--kappa", "inf"], "--kappa"),
+    (["--option", "step_size=nan"], "--option"),
+    (["--option", "step_size=inf"], "--option"),
+    (["--option", "step_size=1e39"], "--option"),
+    (["--option", "step_size=-1"], "--option"),
+    (["--option", "step_size=two"], "--option"),
+    (["--eps", "1", "--steps", "2", "--option", "step_size=3"], "--option: step_size"),  # longer than 2 * eps
+    (["--objective", "cw", "--option", "kappa=-1"], "--option: kappa"),
+    (["--objective", "cw", "--option", "kappa=nan"], "--option"),
+    (["--objective", "cw", "--option", "kappa=inf"], "--option"),
+    (["--attack", "fgsm", "--steps", "3"], "no option 'steps'"),
     (["--projection", "median"], "--projection"),
     (["--projection", "sample", "--optimize-steps", "3"], "--projection"),
 ])

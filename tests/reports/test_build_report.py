@@ -273,3 +273,36 @@ def test_reports_package_imports_no_tensorflow():
     code = ("import sys, tfrobust.reports, tfrobust.reports.study; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+_NO_FIGURES = {"items": [
+    {"type": "table", "name": "robust_accuracy", "stages": ["train", "attack"], "rows": ["model"],
+     "columns": {"train.test_accuracy": "standard", "attack.robust.l2": "PGD l2"}},
+    {"type": "cell_table", "name": "per_cell", "stage": "manifold", "file": "summary.csv"},
+    {"type": "table", "name": "later", "stages": ["late"], "columns": ["late.score"]},
+    {"type": "line", "name": "broken", "stages": ["roar"], "x": "eps", "y": "roar.no_such_metric"},
+]}
+
+
+def test_a_report_without_figures_imports_no_matplotlib(tmp_path):
+    """Tables, placeholders and error items load no matplotlib (slow to import); the first figure item does."""
+    root = make_study(tmp_path / "s", report=_NO_FIGURES)
+    code = ("import sys; from tfrobust.reports import load_study, run_report_item, write_report\n"
+            f"report = write_report({str(root)!r})\n"
+            "print([i.status for i in report.items], 'matplotlib' in sys.modules)\n"
+            "item = run_report_item(load_study(report.path.parent), {'type': 'bars', 'name': 'b', "
+            "'stages': ['train'], 'x': 'model', 'y': 'train.jacobian'})\n"
+            "print(item.status, 'matplotlib' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == ["['ok', 'ok', 'pending', 'error'] False", "ok True"]
+    assert (root / "tables" / "per_cell.csv").is_file() and (root / "figures" / "b.png").is_file()
+    assert not (root / "figures" / "broken.png").exists()
+
+
+def test_importing_the_report_modules_loads_no_matplotlib():
+    code = ("import sys, tfrobust.reports.study, tfrobust.reports.items, tfrobust.reports.roar, "
+            "tfrobust.reports.training; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["[]"]

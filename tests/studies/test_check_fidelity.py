@@ -271,7 +271,7 @@ def test_bad_params_are_refused_by_the_check_and_the_kind(kind, params, expected
     ("roar", {"methods": "random", "label": "true", "ties": "index", "end_point": "none"}),
     ("toy", {"geometry": "tilted", "step_size": None, "random_start": True}),
     ("toy", {"step_size": 2}),
-    ("manifold", {"step_size": None, "random_start": False, "kappa": 500, "projection": "sample"}),
+    ("manifold", {"options": {"step_size": None, "random_start": False, "kappa": 500}, "projection": "sample"}),
 ])
 def test_good_params_pass(kind, params):
     full = check_params(kind, params)

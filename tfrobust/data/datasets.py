@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfrobust.config import check_int
+
 from . import sources, synthetic
 
 if TYPE_CHECKING:
@@ -142,12 +144,12 @@ def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown option {key!r} for dataset {name} (valid options: {valid})")
     resolved = {**allowed, **options}
     if name == "tsipras":
-        resolved["d"] = synthetic._positive_int("d", resolved["d"])
-        resolved["n"] = synthetic._positive_int("n", resolved["n"])
+        resolved["d"] = check_int(resolved["d"], name="d", minimum=1)
+        resolved["n"] = check_int(resolved["n"], name="n", minimum=1)
         resolved["p"] = synthetic.validate_tsipras_p(resolved["p"])
         resolved["eta"] = synthetic.validate_tsipras_eta(resolved["eta"], resolved["d"])
     elif name == "toy2d":
-        resolved["n_per_class"] = synthetic._positive_int("n_per_class", resolved["n_per_class"])
+        resolved["n_per_class"] = check_int(resolved["n_per_class"], name="n_per_class", minimum=1)
         if resolved["geometry"] not in synthetic.TOY2D_GEOMETRIES:
             raise ValueError(f"geometry: expected one of {', '.join(synthetic.TOY2D_GEOMETRIES)} for dataset "
                              f"toy2d, got {resolved['geometry']!r}")

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfrobust.config import check_int
+
 __all__ = [
     "TOY2D_GEOMETRIES",
     "TOY2D_KIM_MEANS",
@@ -113,12 +115,6 @@ def _rng(seed: int, dataset_id: int, split: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), dataset_id, _SPLIT_IDS[split]]))
 
 
-def _positive_int(field: str, value: object) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
 def _toy2d_draw(split: str, n: int, seed: int, centers: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled float64 draws of both classes (class 0 around ``centers[0]``)."""
     rng = _rng(seed, _TOY2D_ID, split)
@@ -166,7 +162,7 @@ def toy2d(
     Raises:
         ValueError: bad ``n_per_class``, ``seed``, ``geometry``, ``bounds``, ``means`` or ``cov`` (named).
     """
-    n = _positive_int("n_per_class", n_per_class)
+    n = int(check_int(n_per_class, name="n_per_class", minimum=1))
     if geometry not in TOY2D_GEOMETRIES:
         raise ValueError(f"geometry: expected one of {', '.join(TOY2D_GEOMETRIES)}, got {geometry!r}")
     kim = geometry == "kim_notebook"
@@ -247,8 +243,8 @@ def tsipras(
     Raises:
         ValueError: an option out of range (message names it).
     """
-    d = _positive_int("d", d)
-    n = _positive_int("n", n)
+    d = int(check_int(d, name="d", minimum=1))
+    n = int(check_int(n, name="n", minimum=1))
     p = validate_tsipras_p(p)
     eta = validate_tsipras_eta(eta, d)
     rng = _rng(seed, _TSIPRAS_ID, split)

@@ -61,7 +61,7 @@ def examples_kind(
     out_dir: Path,
     *,
     eps: float,
-    norm: Literal["l2", "linf"] = "l2",
+    norm: str = "l2",
     attack: str = "pgd",
     options: Mapping[str, Any] | None = None,
     n: int = 8,
