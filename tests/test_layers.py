@@ -26,7 +26,7 @@ ALLOWED = {
     "reports": BOTTOM,
 }
 #: A library module longer than this is split (docs/architecture.md, Layout).
-MAX_LINES = 650
+MAX_LINES = 600
 
 
 def sources() -> list[Path]:

@@ -6,6 +6,7 @@ temporary folder on ``sys.path``; ``importlib.metadata`` then finds it exactly
 as it finds an installed plugin. Nothing in tfrobust is touched.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -175,18 +176,44 @@ def test_the_plugin_method_trains_from_the_cli(plugin, tmp_path, run_cli):
     code, _, err = run_cli("train", "--dataset", "mnist", "--data-dir", data_dir, "--arch", "linear",
                            "--method", "penalized", "--option", "weigth=0.5", "--out", tmp_path / "bad")
     assert code == 2 and "has no option 'weigth'" in err and "weight" in err
+    # The plugin's attack and attribution through their commands, on the model the plugin method trained.
+    table = tmp_path / "attack.csv"
+    code, text, err = run_cli("attack", "--model", out, "--attack", "shift", "--option", "direction=-1",
+                              "--norm", "linf", "--eps", "0,0.2", "--limit", "16", "--out", table)
+    assert code == 0, err
+    rows = list(csv.DictReader(table.open()))
+    assert [r["attack"] for r in rows] == ["shift", "shift"] and float(rows[0]["eps"]) == 0.0
+    code, _, err = run_cli("saliency", "--model", out, "--dataset", "mnist", "--data-dir", data_dir,
+                           "--method", "scaled_gradient,gradient", "--option", "scaled_gradient.scale=3",
+                           "--limit", "8", "--out", tmp_path / "maps", "--quiet")
+    assert code == 0, err
+    scaled = np.load(tmp_path / "maps" / "scaled_gradient.npy")
+    np.testing.assert_allclose(scaled, 3 * np.load(tmp_path / "maps" / "gradient.npy"), rtol=1e-5, atol=1e-9)
 
 
-def test_the_plugin_kind_runs_in_a_study(plugin, tmp_path, run_cli):
+def test_the_plugin_entries_run_in_a_study(plugin, tmp_path, run_cli):
+    data = {"name": "mnist", "data_dir": str(write_idx(tmp_path / "mnist", n_train=24, n_test=12)), "bounds": [0, 1]}
     spec = {"name": "plugged", "grid": {"n": [1, 2]},
-            "stages": [{"name": "count", "kind": "count", "params": {"n": "${n}", "label": "abc"}}]}
+            "stages": [
+                {"name": "count", "kind": "count", "params": {"n": "${n}", "label": "abc"}},
+                {"name": "train", "kind": "train", "over": [],
+                 "params": {"data": data, "model": {"arch": "linear"}, "epochs": 1, "batch_size": 8,
+                            "method": "penalized", "method_options": {"weight": 0.2}}},
+                {"name": "saliency", "kind": "saliency", "needs": ["train"], "over": [],
+                 "params": {"methods": "scaled_gradient", "split": "test",
+                            "options": {"scaled_gradient": {"scale": 0.5}}}},
+                {"name": "attack", "kind": "attack", "needs": ["train"], "over": [],
+                 "params": {"norms": "linf", "eps": [0.1], "attack": "shift", "options": {"direction": 1.0}}},
+            ]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     code, _, err = run_cli("study", "run", path, "--out", tmp_path / "out")
     assert code == 0, err
-    records = sorted((tmp_path / "out" / "records").glob("*.json"))
-    metrics = sorted(json.loads(p.read_text())["metrics"]["count"] for p in records)
-    assert metrics == [1, 2]
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "records").glob("*.json"))]
+    assert sorted(r["metrics"]["count"] for r in records if r["kind"] == "count") == [1, 2]
+    assert {r["stage"] for r in records if r["status"] == "done"} == {"count", "train", "saliency", "attack"}
+    attack = next(r for r in records if r["kind"] == "attack")["metrics"]
+    assert 0.0 <= attack["robust_linf_0.1"] <= 1.0
     bad = {**spec, "stages": [{"name": "count", "kind": "count", "params": {"n": "many"}}]}
     path.write_text(yaml.safe_dump(bad), encoding="utf-8")
     code, _, err = run_cli("study", "check", path)

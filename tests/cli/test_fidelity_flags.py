@@ -91,10 +91,10 @@ def test_roar_attribution_options_reach_run_roar_per_method(run, run_cli, roar_c
     assert code == 0, err
     (kwargs,) = roar_calls
     assert kwargs["methods"] == ["smoothgrad", "random", "gradient"]
-    assert kwargs["options"] == {"smoothgrad": {"samples": 2, "seed": 3}, "random": {"seed": 3}}
+    assert kwargs["method_options"] == {"smoothgrad": {"samples": 2, "seed": 3}, "random": {"seed": 3}}
     roar_calls.clear()
     code, _, err = _roar(run_cli, run, tmp_path / "out2")
-    assert code == 0 and "options" not in roar_calls[0], err  # no options given: run_roar's defaults
+    assert code == 0 and "method_options" not in roar_calls[0], err  # no options given: run_roar's defaults
 
 
 @pytest.mark.parametrize("flag, value", [("--label", "guessed"), ("--label", "TRUE"), ("--ties", "first"),

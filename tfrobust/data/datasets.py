@@ -383,7 +383,7 @@ def load_dataset(
         name: one of :data:`DATASETS`.
         split: ``"train"`` or ``"test"``.
         data_dir: directory with the original files (CLI ``--data-dir``);
-            searched first, see :mod:`tfrobust.data.sources` for the order.
+            searched first, see :mod:`tfrobust.data.locate` for the order.
         classes: keep only these original labels, relabelled 0..k-1 in the
             order given (e.g. (5, 7): 5 -> 0, 7 -> 1; Tsipras 2.3).
         limit: keep the first ``limit`` examples in file order (after class

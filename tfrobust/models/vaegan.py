@@ -5,30 +5,17 @@ pi(x) = dec(argmin_z ||x - dec(z)||_2)) and appendix A.3 (architectures and
 optimisers); Larsen et al. 2016 (VAE-GAN losses); Miyato et al. 2018
 (spectral normalisation).
 
-Two architectures, picked by the image size:
-
-* ``larsen`` for (28, 28, C) images (MNIST, Fashion-MNIST; A.3 "MNIST /
-  FMNIST", the decoder and discriminator of Larsen et al.);
-* ``miyato`` for (32, 32, C) images (CIFAR-10; A.3 "CIFAR-10", the decoder of
-  Miyato et al. and a spectrally normalised discriminator with leaky ReLU 0.1).
-
-Both share the A.3 encoder. Every part is a functional ``keras.Model`` made of
-built-in layers (``keras.layers.SpectralNormalization`` included), and
-:class:`VAEGAN` is registered, so a trained VAE-GAN saves to ``.keras`` and
-loads back in Keras safe mode.
-
-Rows the A.3 tables leave out (the reshape after the decoder's first Dense
-layer, the paddings) follow the authors' released code
-(github.com/1202kbs/Robustness-and-Interpretability, ``vae_gans.py``): the
-(F)MNIST decoder reshapes its 1024 units to 2x2x256 and grows 2 -> 4 -> 7
-(4x4 stride-1 "valid" transposed convolution) -> 14 -> 28; the CIFAR decoder
-reshapes 8192 units to 4x4x512. The discriminators end in a Dense(1) logit:
-A.3's sigmoid is folded into the (numerically stable) cross-entropy.
-The authors' code differs from A.3 in three values, available as options:
-the reconstruction weight (not in A.3; the notebooks pass 5e-3 MNIST, 5e-4
-FMNIST, 1e-2 CIFAR-10: :data:`KIM_RECON_WEIGHTS`), Adam's beta_2 for (F)MNIST
-(A.3: 0.999; ``MNIST_VAE_GAN`` default 0.9) and the CIFAR-10 encoder's kernel
-(A.3: 4x4 for all; ``CIFAR_VAE_GAN``: 5x5, ``encoder_kernel``).
+Two architectures, picked by the image size: ``larsen`` for (28, 28, C)
+images (MNIST, Fashion-MNIST) and ``miyato`` for (32, 32, C) images
+(CIFAR-10). This module holds the model, :class:`VAEGAN`, its losses and
+:func:`build_vaegan`; the hyper-parameters (:class:`VAEGANConfig`,
+:func:`kim_vaegan_config`, and where the authors' code differs from A.3) are
+in :mod:`tfrobust.models.vaegan_config`, the encoder, decoder and
+discriminator builders in :mod:`tfrobust.models.vaegan_parts`; their public
+names are importable from here too. Every part is a functional
+``keras.Model`` of built-in layers and :class:`VAEGAN` is registered
+(``tfrobust>VAEGAN``), so a trained VAE-GAN saves to ``.keras`` and loads
+back in Keras safe mode.
 
 Losses (Larsen et al. 2016 with Kim's l1 reconstruction, A.3):
 
@@ -46,15 +33,27 @@ has its own Adam optimiser; the discriminator takes ``disc_updates`` steps
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.config import ConfigError, parse_number
+from tfrobust.config import parse_number
+from tfrobust.models.vaegan_config import (
+    ARCHITECTURES,
+    KIM_RECON_WEIGHTS,
+    PAPER_EPOCHS,
+    VAEGANConfig,
+    kim_vaegan_config,
+)
+from tfrobust.models.vaegan_parts import (
+    check_image_shape,
+    vaegan_decoder,
+    vaegan_discriminator,
+    vaegan_encoder,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -69,248 +68,8 @@ __all__ = [
     "vaegan_encoder",
 ]
 
-#: architecture name -> the (H, W) it is built for.
-ARCHITECTURES: dict[str, tuple[int, int]] = {"larsen": (28, 28), "miyato": (32, 32)}
 
-#: Kim et al. 2019 A.3: training epochs per dataset.
-PAPER_EPOCHS: dict[str, int] = {"mnist": 30, "fashion_mnist": 60, "cifar10": 150}
-
-#: Decoder reconstruction weight per dataset in the authors' notebooks (``lmda``:
-#: ``1.1 MNIST``, ``2.1 FMNIST``, ``3.1 CIFAR-10 VAE-GAN Training.ipynb``); A.3 gives none.
-KIM_RECON_WEIGHTS: dict[str, float] = {"mnist": 5e-3, "fashion_mnist": 5e-4, "cifar10": 1e-2}
-
-
-@dataclass(frozen=True)
-class VAEGANConfig:
-    """Hyper-parameters of a VAE-GAN (defaults: Kim et al. 2019 A.3, MNIST / FMNIST).
-
-    Attributes:
-        architecture: ``"larsen"`` (28x28 images) or ``"miyato"`` (32x32).
-        zdim: latent dimension (A.3: 10 for (F)MNIST, 128 for CIFAR-10).
-        learning_rate, beta_1, beta_2: Adam for all three parts (A.3:
-            5e-4 / 0.5 / 0.999 for (F)MNIST, 2e-4 / 0 / 0.9 for CIFAR-10).
-        disc_updates: discriminator steps per encoder / decoder step (A.3: 1
-            for (F)MNIST, 5 for CIFAR-10).
-        recon_weight: weight of the l1 reconstruction in the decoder loss
-            (Larsen's gamma; the encoder's weighs 1). Not stated in the paper;
-            the authors' notebooks use :data:`KIM_RECON_WEIGHTS` (5e-3 MNIST,
-            5e-4 FMNIST, 1e-2 CIFAR-10).
-        kl_weight: weight of the KL term in the encoder loss (1: a plain VAE).
-        leaky_slope: slope of the leaky ReLUs of the ``miyato`` discriminator
-            (A.3: 0.1).
-        encoder_kernel: kernel size of the encoder's convolutions (A.3: 4;
-            the authors' CIFAR-10 encoder: 5).
-    """
-
-    architecture: str = "larsen"
-    zdim: int = 10
-    learning_rate: float = 5e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    disc_updates: int = 1
-    recon_weight: float = 1.0
-    kl_weight: float = 1.0
-    leaky_slope: float = 0.1
-    encoder_kernel: int = 4
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"vaegan.architecture must be one of {', '.join(ARCHITECTURES)}, "
-                              f"got {self.architecture!r}")
-        for name in ("zdim", "disc_updates", "encoder_kernel"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"vaegan.{name} must be a positive integer, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        for name in ("learning_rate", "beta_1", "beta_2", "recon_weight", "kl_weight", "leaky_slope"):
-            value = parse_number(getattr(self, name), name=f"vaegan.{name}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"vaegan.{name} must be a finite number >= 0, got {value}")
-            object.__setattr__(self, name, value)
-        if self.learning_rate <= 0:
-            raise ConfigError(f"vaegan.learning_rate must be > 0, got {self.learning_rate}")
-        if self.beta_1 >= 1 or self.beta_2 >= 1 or self.leaky_slope >= 1:
-            raise ConfigError("vaegan.beta_1, beta_2 and leaky_slope must be < 1")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> VAEGANConfig:
-        """Builds a config from a mapping (a YAML ``vaegan:`` section); unknown keys are errors."""
-        values = dict(values or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"vaegan: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (for YAML and ``get_config``)."""
-        return asdict(self)
-
-
-def kim_vaegan_config(image_shape: tuple[int, ...], dataset: str | None = None) -> VAEGANConfig:
-    """The paper's hyper-parameters for an image shape (Kim et al. 2019 A.3).
-
-    The reconstruction weight, which A.3 does not give, is the authors' for
-    ``dataset`` (:data:`KIM_RECON_WEIGHTS`; by image size when ``dataset`` is
-    None or another one: FMNIST's 5e-4 for 28x28, CIFAR-10's 1e-2 for 32x32).
-
-    Args:
-        image_shape: (H, W, C); 28x28 gives the (F)MNIST setting, 32x32 CIFAR-10's.
-        dataset: registry name of the training data, for the reconstruction weight.
-
-    Raises:
-        ValueError: another image size.
-    """
-    hw = tuple(image_shape[:2])
-    if len(image_shape) != 3 or hw not in ARCHITECTURES.values():
-        raise ValueError(f"the VAE-GAN takes 28x28 or 32x32 images (H, W, C), got {tuple(image_shape)}")
-    small = hw == ARCHITECTURES["larsen"]
-    weight = KIM_RECON_WEIGHTS.get(dataset or "", KIM_RECON_WEIGHTS["fashion_mnist" if small else "cifar10"])
-    if small:
-        return VAEGANConfig(recon_weight=weight)
-    return VAEGANConfig(architecture="miyato", zdim=128, learning_rate=2e-4, beta_1=0.0, beta_2=0.9,
-                        disc_updates=5, recon_weight=weight)
-
-
-# ----------------------------------------------------------------- parts
-def _check_image_shape(image_shape: tuple[int, ...], architecture: str) -> tuple[int, int, int]:
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or shape[:2] != ARCHITECTURES[architecture] or shape[2] < 1:
-        h, w = ARCHITECTURES[architecture]
-        raise ValueError(f"the {architecture} VAE-GAN takes ({h}, {w}, C) images, got {shape}")
-    return shape[0], shape[1], shape[2]
-
-
-def vaegan_encoder(image_shape: tuple[int, ...], zdim: int, *, kernel: int = 4) -> keras.Model:
-    """The common A.3 encoder: image -> (mean, log-variance) of q(z|x).
-
-    ====  ===============================  ==================
-    #     layer                            output (28x28 / 32x32)
-    ====  ===============================  ==================
-    1     Conv 2D (4x4, 2, 64) BN ReLU     14x14 / 16x16
-    2     Conv 2D (4x4, 2, 128) BN ReLU    7x7 / 8x8
-    3     Conv 2D (4x4, 2, 256) BN ReLU    4x4 / 4x4
-    4     Dense (zdim * 2) BN              split: mean, log-variance
-    ====  ===============================  ==================
-
-    Args:
-        image_shape: (H, W, C) channels-last images in the data's bounds.
-        zdim: latent dimension.
-        kernel: the convolutions' kernel size (the authors' CIFAR-10 code: 5).
-
-    Returns:
-        ``keras.Model`` named ``encoder``: (N, H, W, C) -> [(N, zdim), (N, zdim)].
-    """
-    inputs = keras.Input(shape=tuple(image_shape), name="images")
-    h = inputs
-    for i, filters in enumerate((64, 128, 256), start=1):
-        h = keras.layers.Conv2D(filters, kernel, strides=2, padding="same", name=f"conv{i}")(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
-        h = keras.layers.ReLU(name=f"relu{i}")(h)
-    h = keras.layers.Flatten(name="flatten")(h)
-    h = keras.layers.Dense(2 * zdim, name="dense4")(h)
-    h = keras.layers.BatchNormalization(name="bn4")(h)
-    return keras.Model(inputs, [h[:, :zdim], h[:, zdim:]], name="encoder")
-
-
-def _larsen_decoder(zdim: int, channels: int) -> keras.Model:
-    z = keras.Input(shape=(zdim,), name="latent")
-    h = keras.layers.Dense(1024, name="dense1")(z)
-    h = keras.layers.BatchNormalization(name="bn1")(h)
-    h = keras.layers.ReLU(name="relu1")(h)
-    h = keras.layers.Reshape((2, 2, 256), name="reshape")(h)
-    for i, (filters, stride, padding) in enumerate(((256, 2, "same"), (128, 1, "valid"), (32, 2, "same")), start=2):
-        h = keras.layers.Conv2DTranspose(filters, 4, strides=stride, padding=padding, name=f"deconv{i}")(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
-        h = keras.layers.ReLU(name=f"relu{i}")(h)
-    out = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
-                                       name="deconv5")(h)
-    return keras.Model(z, out, name="decoder")
-
-
-def _miyato_decoder(zdim: int, channels: int) -> keras.Model:
-    z = keras.Input(shape=(zdim,), name="latent")
-    h = keras.layers.Dense(8192, name="dense1")(z)
-    h = keras.layers.Reshape((4, 4, 512), name="reshape")(h)
-    for i, filters in enumerate((256, 128, 64), start=2):
-        h = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"deconv{i}")(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
-        h = keras.layers.ReLU(name=f"relu{i}")(h)
-    out = keras.layers.Conv2D(channels, 3, strides=1, padding="same", activation="tanh", name="conv5")(h)
-    return keras.Model(z, out, name="decoder")
-
-
-def vaegan_decoder(image_shape: tuple[int, ...], zdim: int, *, architecture: str = "larsen") -> keras.Model:
-    """The A.3 decoder: latent -> image in [-1, 1] (tanh).
-
-    ``larsen`` (28x28): Dense(1024) BN ReLU, reshape 2x2x256, Deconv 2D
-    (4x4, 2, 256) BN ReLU [4x4], (4x4, 1, 128, valid) BN ReLU [7x7],
-    (4x4, 2, 32) BN ReLU [14x14], (4x4, 2, C) TanH [28x28].
-
-    ``miyato`` (32x32): Dense(8192), reshape 4x4x512, Deconv 2D (4x4, 2, 256),
-    (4x4, 2, 128), (4x4, 2, 64) each BN ReLU [8, 16, 32], Conv 2D (3x3, 1, C) TanH.
-
-    Args:
-        image_shape: (H, W, C) of the images to generate.
-        zdim: latent dimension.
-        architecture: ``"larsen"`` or ``"miyato"``.
-
-    Returns:
-        ``keras.Model`` named ``decoder``: (N, zdim) -> (N, H, W, C) in [-1, 1].
-    """
-    _, _, channels = _check_image_shape(image_shape, architecture)
-    return (_larsen_decoder if architecture == "larsen" else _miyato_decoder)(int(zdim), channels)
-
-
-def vaegan_discriminator(image_shape: tuple[int, ...], *, architecture: str = "larsen",
-                         leaky_slope: float = 0.1) -> keras.Model:
-    """The A.3 discriminator: image -> real/fake logit.
-
-    ``larsen``: Conv 2D (4x4, 2, 32) ReLU, (4x4, 2, 128), (4x4, 2, 256),
-    (4x4, 2, 256) each BN ReLU, Dense(512) BN ReLU, Dense(1).
-
-    ``miyato``: Conv 2D (3x3, 1, 64), (4x4, 2, 64), (3x3, 1, 128),
-    (4x4, 2, 128), (3x3, 1, 256), (4x4, 2, 256), (3x3, 1, 512), each
-    spectrally normalised (``keras.layers.SpectralNormalization``, one power
-    iteration) with leaky ReLU ``leaky_slope``, then Dense(1).
-
-    The sigmoid of A.3's last row is applied by the loss (logits out).
-
-    Args:
-        image_shape: (H, W, C) images.
-        architecture: ``"larsen"`` or ``"miyato"``.
-        leaky_slope: negative slope of the ``miyato`` leaky ReLUs (A.3: 0.1).
-
-    Returns:
-        ``keras.Model`` named ``discriminator``: (N, H, W, C) -> (N, 1) logits.
-    """
-    shape = _check_image_shape(image_shape, architecture)
-    inputs = keras.Input(shape=shape, name="images")
-    h = inputs
-    if architecture == "larsen":
-        for i, filters in enumerate((32, 128, 256, 256), start=1):
-            h = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"conv{i}")(h)
-            if i > 1:
-                h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
-            h = keras.layers.ReLU(name=f"relu{i}")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
-        h = keras.layers.Dense(512, name="dense5")(h)
-        h = keras.layers.BatchNormalization(name="bn5")(h)
-        h = keras.layers.ReLU(name="relu5")(h)
-    else:
-        specs = ((3, 1, 64), (4, 2, 64), (3, 1, 128), (4, 2, 128), (3, 1, 256), (4, 2, 256), (3, 1, 512))
-        for i, (kernel, stride, filters) in enumerate(specs, start=1):
-            conv = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", name=f"conv{i}")
-            h = keras.layers.SpectralNormalization(conv, name=f"sn_conv{i}")(h)
-            h = keras.layers.LeakyReLU(negative_slope=leaky_slope, name=f"lrelu{i}")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
-    logits = keras.layers.Dense(1, name="logit")(h)
-    return keras.Model(inputs, logits, name="discriminator")
-
-
-# ----------------------------------------------------------------- model
+# ----------------------------------------------------------------- losses
 def _bce_logits(labels_value: float, logits: tf.Tensor) -> tf.Tensor:
     """Mean sigmoid cross-entropy of logits against a constant label."""
     labels = tf.fill(tf.shape(logits), tf.constant(labels_value, logits.dtype))
@@ -325,6 +84,7 @@ def _l2_per_image(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
     return tf.norm(tf.reshape(x - x_hat, [tf.shape(x)[0], -1]), axis=1)
 
 
+# ----------------------------------------------------------------- model
 @keras.saving.register_keras_serializable(package="tfrobust")
 class VAEGAN(keras.Model):
     """A VAE-GAN whose ``train_step`` runs Kim et al. 2019 A.3 training under ``fit``.
@@ -623,7 +383,7 @@ def build_vaegan(image_shape: tuple[int, ...], config: VAEGANConfig | None = Non
         ValueError: an image shape that the architecture does not take.
     """
     config = config if config is not None else kim_vaegan_config(image_shape)
-    shape = _check_image_shape(image_shape, config.architecture)
+    shape = check_image_shape(image_shape, config.architecture)
     keras.utils.set_random_seed(seed)
     return VAEGAN(
         vaegan_encoder(shape, config.zdim, kernel=config.encoder_kernel),
