@@ -305,7 +305,7 @@ def test_linear_parts_subset(tmp_path):
     ("examples", {"norm": "l2"}, r"needs option\(s\) eps"),
     ("examples", {"eps": -1}, "examples.eps"),
     ("examples", {"eps": "x"}, "option eps of kind 'examples'"),
-    ("examples", {"eps": 1, "norm": "l1"}, "option norm of kind 'examples'"),
+    ("examples", {"eps": 1, "norm": "l3"}, "unknown norm 'l3'"),
     ("examples", {"eps": 1, "interpolation": 1}, "examples.interpolation"),
     ("examples", {"eps": 1, "n": 0}, "examples.n"),
     ("examples", {"eps": 1, "attack": "deepfool"}, "unknown attack 'deepfool'"),

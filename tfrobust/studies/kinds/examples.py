@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tfrobust.config import ConfigError, check_int
-from tfrobust.registry import ATTACKS, register
+from tfrobust.registry import ATTACKS, NORMS, register
 from tfrobust.studies.kinds.common import plain, predict, save_npz
 
 __all__ = ["EXAMPLES_CW_KAPPA", "EXAMPLES_PGD_DEFAULTS", "attack_options", "check_params", "examples_kind"]
@@ -52,6 +52,9 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if check_int(params.get("interpolation", 0), name="examples.interpolation", minimum=0) == 1:
         raise ConfigError("examples.interpolation: give >= 2 points (both ends) or 0 for none, got 1")
     check_int(params.get("seed", 0), name="examples.seed", minimum=0)
+    norm = params.get("norm", "l2")
+    if norm not in NORMS:
+        raise ConfigError(f"examples.norm: unknown norm {norm!r}; choose from: {', '.join(NORMS.names())}")
     return attack_options(params.get("attack", "pgd"), params.get("options"), kind="examples")
 
 
@@ -99,8 +102,8 @@ def examples_kind(
         ``fooled`` (fraction with pred != y), ``mean_l2`` and ``mean_linf``
         (of x_adv - x), ``n``.
     """
-    opts = check_params({"eps": eps, "n": n, "interpolation": interpolation, "seed": seed, "attack": attack,
-                         "options": options})
+    opts = check_params({"eps": eps, "norm": norm, "n": n, "interpolation": interpolation, "seed": seed,
+                         "attack": attack, "options": options})
 
     import numpy as np
 
