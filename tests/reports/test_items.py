@@ -208,8 +208,8 @@ def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_pa
     item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
                                               "arrays": ["path"]})
     assert item.status == "ok", item.message
-    axes = figures[0].axes
-    columns = 3  # the fixture has 2 paths of 3 steps
+    axes = figures[0].axes  # one row of tiles per axes; the fixture has 2 paths of 3 steps
     # the label and the clean prediction at the start, then the prediction at each step to the end
-    assert [ax.get_title() for ax in axes[:columns]] == ["y=1 pred=1", "pred=1", "pred=7"]
-    assert [ax.get_title() for ax in axes[columns:2 * columns]] == ["y=2 pred=2", "pred=5", "pred=8"]
+    assert [t.get_text() for t in axes[0].texts] == ["y=1 pred=1", "pred=1", "pred=7"]
+    assert [t.get_text() for t in axes[1].texts] == ["y=2 pred=2", "pred=5", "pred=8"]
+    assert len(axes[0].patches) == 3  # a frame per tile
