@@ -1,4 +1,4 @@
-"""``tfrobust list``: every registered attribution, attack, method, kind, norm and objective with its options."""
+"""``tfrobust list``: every registered attribution, attack, method, kind, model, norm and objective with its options."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import click
 __all__ = ["list_entries"]
 
 #: The registries ``tfrobust list`` shows, in this order (names of ``tfrobust.registry.REGISTRIES``).
-REGISTRY_NAMES = ("attributions", "attacks", "methods", "kinds", "norms", "objectives")
+REGISTRY_NAMES = ("attributions", "attacks", "methods", "kinds", "models", "norms", "objectives")
 
 
-@click.command("list", short_help="Registered attributions, attacks, methods, kinds, norms, objectives; their options.")
+@click.command("list", short_help="Registered attributions, attacks, methods, kinds, models, norms, objectives; their options.")
 @click.argument("registry", required=False, type=click.Choice(REGISTRY_NAMES))
 def list_entries(registry: str | None) -> None:
     """List REGISTRY's entries (default: every registry): name, description, options with types and defaults.
@@ -22,6 +22,7 @@ def list_entries(registry: str | None) -> None:
     attacks       fn(model, x, y, *, norm, eps, bounds, seed, <options>) (attack)
     methods       training methods, cls(base, *, <options>) (train --method)
     kinds         study stage kinds, fn(deps, out_dir, *, <options>) (study configs)
+    models        architectures, fn(input_shape, num_classes, *, <options>) (--arch)
     norms         threat-model geometries (--norm)
     objectives    attack objectives (--objective)
 

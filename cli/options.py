@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-__all__ = ["ARCH_CHOICE", "LazyChoice", "entry_options", "model_names", "option_flag", "parse_options",
+__all__ = ["ARCH_CHOICE", "LazyChoice", "entry_options", "option_flag", "parse_options",
            "parse_partial", "registry_choice"]
 
 #: ``--option KEY=VALUE``, repeatable: an option of the chosen entry (see ``tfrobust list``).
@@ -66,18 +66,8 @@ def registry_choice(registry: str) -> LazyChoice:
     return LazyChoice(names)
 
 
-def model_names() -> list[str]:
-    """The architectures of :data:`tfrobust.models.MODELS` (imports TensorFlow, quietly)."""
-    from cli import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from tfrobust.models import MODELS
-
-    return list(MODELS)
-
-
-#: ``--arch``: a name of ``tfrobust.models.MODELS``, checked when given (the help shows ``ARCH``).
-ARCH_CHOICE = LazyChoice(model_names, metavar="ARCH")
+#: ``--arch``: a name of ``tfrobust.registry.MODELS`` (read from the source: no TensorFlow).
+ARCH_CHOICE = registry_choice("models")
 
 
 def parse_partial(entry: Any, values: Mapping[str, Any], *, prefix: str = "--option") -> dict[str, Any]:

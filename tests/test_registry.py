@@ -80,7 +80,7 @@ def test_command_line_values_are_read_as_yaml_like_scalars(text, expected):
 def test_option_args_nest_dotted_keys_and_refuse_malformed_ones():
     assert parse_option_args(["steps=10", "smoothgrad.samples=5", "smoothgrad.sigma=0.1"]) == {
         "steps": 10, "smoothgrad": {"samples": 5, "sigma": 0.1}}
-    for bad in (["steps"], ["=3"], ["a..b=1"], ["a=1", "a=2"], ["a=1", "a.b=2"]):
+    for bad in (["steps"], ["=3"], ["a..b=1"], ["a=1", "a=2"], ["a=1", "a.b=2"], ["eps=1/0"], ["x=[1, 2"]):
         with pytest.raises(ConfigError, match="--option"):
             parse_option_args(bad)
 

@@ -18,10 +18,15 @@ NAMES = [
 ]
 
 
-def test_registry_is_a_plain_dict_of_the_design_names():
-    assert type(MODELS) is dict
+def test_the_registry_holds_the_design_names_and_loads_their_builders():
+    from tfrobust.registry import REGISTRIES
+
+    assert REGISTRIES["models"] is MODELS
     assert sorted(MODELS) == sorted(NAMES)
-    assert all(callable(builder) for builder in MODELS.values())
+    assert all(callable(MODELS.load(name)) for name in MODELS)
+    # the registry's options (read from the source) are the builders' keyword options
+    for name in NAMES:
+        assert [o.name for o in MODELS[name].options] == list(model_options(name))
 
 
 def test_model_options_lists_keyword_options_and_defaults():

@@ -1,5 +1,10 @@
 """Paper architectures, by registry name (docs/architecture.md, Models).
 
+``MODELS`` is the :mod:`tfrobust.registry` registry of builders: a new
+architecture is a function ``fn(input_shape, num_classes, *, <options>)``
+decorated ``@register("models", "<name>")`` in a module of this package (or a
+plugin's entry point in the ``tfrobust.models`` group).
+
 Every builder returns an *uncompiled* functional ``keras.Model`` named after
 its registry key, made of built-in Keras layers only, whose outputs are logits
 (no softmax). Models therefore save to ``.keras`` and load back with the
@@ -39,6 +44,7 @@ from tfrobust.models.resnet import madry_cifar_resnet
 from tfrobust.models.tutorial import tf_tutorial_mnist_cnn
 from tfrobust.models.vaegan import VAEGAN, VAEGANConfig, build_vaegan, kim_vaegan_config
 from tfrobust.models.wrn import wrn_28_10
+from tfrobust.registry import MODELS
 
 __all__ = [
     "MODELS",
@@ -57,22 +63,10 @@ __all__ = [
     "wrn_28_10",
 ]
 
-MODELS: dict[str, Callable[..., keras.Model]] = {
-    "kim_toy_dnn": kim_toy_dnn,
-    "kim_mnist_cnn": kim_mnist_cnn,
-    "kim_cifar_cnn": kim_cifar_cnn,
-    "tf_tutorial_mnist_cnn": tf_tutorial_mnist_cnn,
-    "madry_cifar_resnet": madry_cifar_resnet,
-    "wrn_28_10": wrn_28_10,
-    "linear": linear,
-}
-
-
 def _builder(name: str) -> Callable[..., keras.Model]:
-    try:
-        return MODELS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown arch {name!r}; choose from: {', '.join(MODELS)}") from None
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"unknown arch {name!r}; choose from: {', '.join(MODELS)}")
+    return MODELS.load(name)
 
 
 def _yaml_value(value: Any) -> Any:

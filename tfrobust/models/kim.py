@@ -46,12 +46,14 @@ from tfrobust.models._validation import (
     check_spatial,
     check_units,
 )
+from tfrobust.registry import register
 
 __all__ = ["kim_cifar_cnn", "kim_mnist_cnn", "kim_toy_dnn"]
 
 PADDINGS = ("same", "valid")
 
 
+@register("models", "kim_toy_dnn")
 def kim_toy_dnn(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -96,6 +98,7 @@ def kim_toy_dnn(
     return keras.Model(inputs, logits, name="kim_toy_dnn")
 
 
+@register("models", "kim_mnist_cnn")
 def kim_mnist_cnn(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -148,6 +151,7 @@ def kim_mnist_cnn(
     return keras.Model(inputs, logits, name="kim_mnist_cnn")
 
 
+@register("models", "kim_cifar_cnn")
 def kim_cifar_cnn(
     input_shape: tuple[int, ...],
     num_classes: int,

@@ -19,10 +19,12 @@ from __future__ import annotations
 import keras
 
 from tfrobust.models._validation import check_input_shape, check_num_classes
+from tfrobust.registry import register
 
 __all__ = ["linear"]
 
 
+@register("models", "linear")
 def linear(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """Flatten followed by one Dense layer: logits = W x + b.
 

@@ -38,6 +38,7 @@ from tfrobust.models._validation import (
     check_num_classes,
     check_rate,
 )
+from tfrobust.registry import register
 
 __all__ = ["madry_cifar_resnet"]
 
@@ -113,6 +114,7 @@ def _residual_unit(
     return keras.layers.Add(name=f"{name}_add")([y, shortcut])
 
 
+@register("models", "madry_cifar_resnet")
 def madry_cifar_resnet(
     input_shape: tuple[int, ...],
     num_classes: int,

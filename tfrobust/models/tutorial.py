@@ -24,10 +24,12 @@ from tfrobust.models._validation import (
     check_rate,
     check_spatial,
 )
+from tfrobust.registry import register
 
 __all__ = ["tf_tutorial_mnist_cnn"]
 
 
+@register("models", "tf_tutorial_mnist_cnn")
 def tf_tutorial_mnist_cnn(
     input_shape: tuple[int, ...],
     num_classes: int,

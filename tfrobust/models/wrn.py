@@ -34,6 +34,7 @@ from tfrobust.models._validation import (
     check_num_classes,
     check_rate,
 )
+from tfrobust.registry import register
 
 __all__ = ["wrn_28_10"]
 
@@ -86,6 +87,7 @@ def _basic_block(
     return keras.layers.Add(name=f"{name}_add")([y, shortcut])
 
 
+@register("models", "wrn_28_10")
 def wrn_28_10(
     input_shape: tuple[int, ...],
     num_classes: int,

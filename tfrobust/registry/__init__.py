@@ -1,6 +1,6 @@
 """Registries of extension points whose entries carry their options (docs/architecture.md, Registries).
 
-Four registries map a name to an entry:
+Seven registries map a name to an entry:
 
 ========================  ==========================  ===========================================
 registry                  entry point group           an entry is
@@ -11,6 +11,10 @@ registry                  entry point group           an entry is
 :data:`METHODS`           ``tfrobust.methods``        a ``RobustModel`` subclass,
                                                       ``cls(base, *, **options)``
 :data:`KINDS`             ``tfrobust.kinds``          ``fn(deps, out_dir, *, **options) -> metrics``
+:data:`MODELS`            ``tfrobust.models``         ``fn(input_shape, num_classes, *, **options)
+                                                      -> keras.Model``
+:data:`NORMS`             ``tfrobust.norms``          a norm geometry class
+:data:`OBJECTIVES`        ``tfrobust.objectives``     ``fn(logits, y, *, targeted, kappa) -> loss``
 ========================  ==========================  ===========================================
 
 An entry's **options** are its keyword-only parameters, with types and
@@ -30,8 +34,10 @@ Option values from YAML keep their types; values from the command line
 failure is one :class:`~tfrobust.config.ConfigError` line naming the entry
 and listing its options.
 
-This module sits at the bottom of the layers with :mod:`tfrobust.config`:
-it imports no TensorFlow and nothing of tfrobust but ``config``.
+This package sits at the bottom of the layers with :mod:`tfrobust.config`:
+it imports no TensorFlow and nothing of tfrobust but ``config``
+(:mod:`~tfrobust.registry.types`: option types; :mod:`~tfrobust.registry.values`:
+command-line values).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ __all__ = [
     "ATTRIBUTIONS",
     "KINDS",
     "METHODS",
+    "MODELS",
     "NORMS",
     "OBJECTIVES",
     "REGISTRIES",
@@ -202,7 +209,7 @@ class Entry:
 
 
 _SINGULAR = {"attributions": "attribution", "attacks": "attack", "methods": "method", "kinds": "kind",
-             "norms": "norm", "objectives": "objective"}
+             "models": "model", "norms": "norm", "objectives": "objective"}
 
 
 def _first_line(doc: str | None) -> str:
@@ -458,12 +465,15 @@ METHODS = Registry("methods", home="training")
 #: Study stage kinds: ``fn(deps, out_dir, *, **options)`` -> metrics.
 KINDS = Registry("kinds", home="studies")
 
+#: Model architectures: ``fn(input_shape, num_classes, *, **options)`` -> an uncompiled ``keras.Model`` (logits).
+MODELS = Registry("models", home="models")
 #: Norm geometries: ``Norm`` subclasses (``project``, ``normalize_step``, ``random_start``).
 NORMS = Registry("norms", home="attacks")
 #: Attack objectives: ``fn(logits, y, *, targeted, kappa)`` -> per-example loss to maximise.
 OBJECTIVES = Registry("objectives", home="attacks")
 
 #: Registry name -> registry (``tfrobust list``).
-REGISTRIES: dict[str, Registry] = {r.name: r for r in (ATTRIBUTIONS, ATTACKS, METHODS, KINDS, NORMS, OBJECTIVES)}
+REGISTRIES: dict[str, Registry] = {r.name: r for r in (ATTRIBUTIONS, ATTACKS, METHODS, KINDS, MODELS, NORMS,
+                                                       OBJECTIVES)}
 _HOMES = set(REGISTRIES)
 

@@ -71,6 +71,9 @@ def parse_option_args(items: Sequence[str], *, flag: str = "--option") -> dict[s
             node = child
         if parts[-1] in node:
             raise ConfigError(f"{flag}: {key} is given twice")
-        node[parts[-1]] = parse_value(text)
+        try:
+            node[parts[-1]] = parse_value(text)
+        except ConfigError as err:
+            raise ConfigError(f"{flag} {key}: {err}") from None
     return out
 
