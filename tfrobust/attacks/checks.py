@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from tfrobust.attribution.checks import check_finite, check_in_bounds, check_labels, num_logits
+from tfrobust.attribution.checks import (
+    check_bounds,
+    check_finite,
+    check_in_bounds,
+    check_labels,
+    num_logits,
+)
 from tfrobust.config import FLOAT32_MAX, FLOAT32_TINY, ConfigError, check_number
 
 __all__ = ["check_bounds", "check_eps", "check_finite", "check_in_bounds", "check_labels", "check_l2_extent",
@@ -41,21 +47,6 @@ def check_eps(eps: Any, *, name: str = "eps") -> float:
         return check_number(float(eps), name=name, minimum=0.0, float32=True)
     except ConfigError:
         raise ConfigError(message) from None
-
-
-def check_bounds(bounds: Any) -> tuple[float, float]:
-    """A value range ``(lo, hi)`` with ``lo < hi`` (infinite ends allowed).
-
-    Raises:
-        ValueError: one line naming ``bounds``.
-    """
-    try:
-        lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (lo, hi), got {bounds!r}") from None
-    if not lo < hi:
-        raise ValueError(f"bounds must satisfy lo < hi, got ({lo}, {hi})")
-    return lo, hi
 
 
 def check_l2_extent(eps: float, step_size: float, *, sign_steps: bool, dim: int | None = None) -> None:
