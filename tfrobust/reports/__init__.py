@@ -9,8 +9,9 @@ of only the light modules (:mod:`tfrobust.reports.ledgerfile`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tfrobust import lazy_exports
 
 if TYPE_CHECKING:
     from tfrobust.reports.correlation import average_ranks, pearson, spearman
@@ -122,17 +123,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Imports a public name's module (or a module of the package) on first access."""
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later accesses skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, *_MODULES})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, _MODULES)
