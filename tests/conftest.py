@@ -47,3 +47,20 @@ def _linear_model(w, b, *, input_shape=None, dtype="float32"):
 def linear_model():
     """The linear-model factory ``linear_model(w, b, *, input_shape=None, dtype="float32")`` (analytic oracles)."""
     return _linear_model
+
+
+#: Subprocess preamble: ``linear_model`` = the function named by argv[3] in the file argv[2].
+_LOAD_FACTORY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("test_fixtures", sys.argv[2])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+linear_model = getattr(fixtures, sys.argv[3])
+"""
+
+
+@pytest.fixture
+def linear_model_script():
+    """``(preamble, argv)`` for a subprocess script: the preamble binds ``linear_model`` (the factory of the
+    ``linear_model`` fixture) when the script runs with ``argv`` after its first argument."""
+    return _LOAD_FACTORY, [__file__, _linear_model.__name__]

@@ -7,7 +7,6 @@ float64. A BatchNorm model is checked the same way against a loss evaluated
 eagerly, outside the template.
 """
 
-import inspect
 import subprocess
 import sys
 import textwrap
@@ -27,21 +26,6 @@ T = RNG.normal(size=(N, D))
 W0 = RNG.normal(size=(D, K)) * 0.5
 B0 = np.array([0.1, -0.2, 0.05])
 LD, LM, LJ = 0.7, 0.3, 0.4
-
-
-def factory_args(factory):
-    """Command-line arguments that let a subprocess script load the same model factory (file, name)."""
-    return [inspect.getfile(factory), factory.__name__]
-
-
-#: Subprocess preamble: ``linear_model`` = the function named by argv[3] in the file argv[2] (the fixture's factory).
-LOAD_FACTORY = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("test_fixtures", sys.argv[2])
-fixtures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fixtures)
-linear_model = getattr(fixtures, sys.argv[3])
-"""
 
 
 def bn_model():
@@ -270,9 +254,10 @@ def test_registered_save_and_reload(tmp_path, method, options, linear_model):
     np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
 
 
-def test_mirrored_strategy_matches_single_device(linear_model):
+def test_mirrored_strategy_matches_single_device(linear_model_script):
     """IR and exact JR under two logical CPUs give the single-device update."""
-    script = LOAD_FACTORY + textwrap.dedent(
+    preamble, factory = linear_model_script
+    script = preamble + textwrap.dedent(
         """
         import numpy as np, tensorflow as tf, keras, sys
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -298,7 +283,7 @@ def test_mirrored_strategy_matches_single_device(linear_model):
         """
     )
     here = __file__.rsplit("/", 1)[0]
-    proc = subprocess.run([sys.executable, "-c", script, here, *factory_args(linear_model)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", script, here, *factory], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MIRRORED-OK" in proc.stdout

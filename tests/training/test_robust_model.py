@@ -1,6 +1,5 @@
 """The RobustModel template: analytic oracle for one step, hooks, metrics, modes, saving."""
 
-import inspect
 import subprocess
 import sys
 import textwrap
@@ -18,21 +17,6 @@ X = RNG.normal(size=(8, 3)).astype("float32")
 Y = np.array([0, 1, 2, 1, 0, 2, 2, 1], dtype="int32")
 W0 = RNG.normal(size=(3, 3)).astype("float32") * 0.5
 B0 = np.array([0.1, -0.2, 0.05], dtype="float32")
-
-
-def factory_args(factory):
-    """Command-line arguments that let a subprocess script load the same model factory (file, name)."""
-    return [inspect.getfile(factory), factory.__name__]
-
-
-#: Subprocess preamble: ``linear_model`` = the function named by argv[3] in the file argv[2] (the fixture's factory).
-LOAD_FACTORY = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("test_fixtures", sys.argv[2])
-fixtures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fixtures)
-linear_model = getattr(fixtures, sys.argv[3])
-"""
 
 
 def softmax(z):
@@ -144,13 +128,14 @@ def test_cosine_schedule_reaches_zero():
         build_optimizer(OptimizerConfig(), total_steps=0)
 
 
-def test_mirrored_strategy_matches_single_device(linear_model):
+def test_mirrored_strategy_matches_single_device(linear_model_script):
     """Two logical CPUs under MirroredStrategy give the hand-computed update.
 
     Runs in a subprocess because logical devices must be configured before
     TensorFlow initialises.
     """
-    script = LOAD_FACTORY + textwrap.dedent(
+    preamble, factory = linear_model_script
+    script = preamble + textwrap.dedent(
         """
         import numpy as np, tensorflow as tf, keras, sys
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -170,7 +155,7 @@ def test_mirrored_strategy_matches_single_device(linear_model):
         """
     )
     here = __file__.rsplit("/", 1)[0]
-    proc = subprocess.run([sys.executable, "-c", script, here, *factory_args(linear_model)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", script, here, *factory], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MIRRORED-OK" in proc.stdout
