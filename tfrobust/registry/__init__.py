@@ -337,8 +337,9 @@ class Registry(Mapping[str, Entry]):
         self.home = home  # a package path relative to ``root`` (tfrobust/), e.g. "attribution"
         self.protocol = protocol
         self.root = _ROOT if root is None else Path(root)
-        self._entries: dict[str, Entry] | None = None
+        self._entries: dict[str, Entry] | None = None  # built-in and plugin entries, read once
         self._added: dict[str, Entry] = {}
+        self._merged: dict[str, Entry] | None = None  # both, with run-time additions winning
 
     # discovery ------------------------------------------------------------
 
@@ -355,7 +356,9 @@ class Registry(Mapping[str, Entry]):
             for entry in self._plugins():
                 found.setdefault(entry.name, entry)  # a plugin cannot replace a built-in entry
             self._entries = found
-        return {**self._entries, **self._added}
+        if self._merged is None:
+            self._merged = {**self._entries, **self._added}
+        return self._merged
 
     def _plugins(self) -> Iterator[Entry]:
         from importlib.metadata import entry_points
@@ -383,7 +386,7 @@ class Registry(Mapping[str, Entry]):
 
     def refresh(self) -> None:
         """Forgets what was discovered (after installing a plugin in the same process)."""
-        self._entries = None
+        self._entries = self._merged = None
 
     # mapping --------------------------------------------------------------
 
@@ -429,6 +432,7 @@ class Registry(Mapping[str, Entry]):
             raise ConfigError(f"{self.name}: a name is letters, digits, _ . -, got {name!r}")
         if isinstance(obj, Entry):  # e.g. monkeypatch restoring an entry it replaced
             self._added[name] = obj
+            self._merged = None
             return obj
         module = getattr(obj, "__module__", "?")
         qualname = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
@@ -436,6 +440,7 @@ class Registry(Mapping[str, Entry]):
                       description if description is not None else _first_line(inspect.getdoc(obj)),
                       options_of(obj, self.protocol), "added", obj, keywords_of(obj))
         self._added[name] = entry
+        self._merged = None
         return entry
 
     def __setitem__(self, name: str, obj: Any) -> None:
@@ -445,10 +450,12 @@ class Registry(Mapping[str, Entry]):
         if name not in self._added:
             raise KeyError(name)
         del self._added[name]
+        self._merged = None
 
     def remove(self, name: str) -> None:
         """Removes an entry added with :meth:`add` (built-in and plugin entries stay)."""
         self._added.pop(name, None)
+        self._merged = None
 
     def describe(self) -> str:
         """Every entry, its description and its options (``tfrobust list``)."""
