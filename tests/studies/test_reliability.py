@@ -59,19 +59,9 @@ STUDY = {
 
 
 @pytest.fixture
-def counted(tmp_path, monkeypatch):
+def counted(counting_kind):
     """Registers the fake kind; returns a function giving the cells computed since the last call."""
-    KINDS.add("fake", fake_kind)
-    path = tmp_path / "count.txt"
-    monkeypatch.setenv("STUDY_COUNT_FILE", str(path))
-
-    def calls():
-        names = path.read_text().split() if path.exists() else []
-        path.unlink(missing_ok=True)
-        return names
-
-    yield calls
-    KINDS.remove("fake")
+    return counting_kind(fake_kind)
 
 
 def write_config(tmp_path, values=None):

@@ -17,7 +17,6 @@ import yaml
 
 from tfrobust.config import ConfigError
 from tfrobust.studies import (
-    KINDS,
     Ledger,
     parse_shard,
     run_kind,
@@ -63,19 +62,9 @@ def study(**grid_a):
 
 
 @pytest.fixture
-def counted(tmp_path, monkeypatch):
+def counted(counting_kind):
     """Registers the fake kind; returns a function giving the cells computed since the last call."""
-    KINDS.add("fake", fake_kind)
-    path = tmp_path / "count.txt"
-    monkeypatch.setenv("STUDY_COUNT_FILE", str(path))
-
-    def calls():
-        names = path.read_text().split() if path.exists() else []
-        path.unlink(missing_ok=True)
-        return names
-
-    yield calls
-    KINDS.remove("fake")
+    return counting_kind(fake_kind)
 
 
 def run(values, out, **kwargs):
