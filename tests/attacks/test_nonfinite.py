@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 import tfrobust.attacks as attacks
+from tests.nonfinite_inputs import tiny_model, with_defect
 from tfrobust.attacks import (
     PGD,
     Attack,
@@ -53,27 +54,12 @@ INPUT_KINDS = ("x_nan", "x_inf", "y_minus_1", "y_k", "x_out_of_bounds")
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(K)])
+    return tiny_model(K)
 
 
 def bad_inputs(kind: str) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` with one defect of ``kind``."""
-    x, y = X.copy(), Y.copy()
-    if kind == "x_nan":
-        x[1, 2, 3, 0] = np.nan
-    elif kind == "x_inf":
-        x[0, 0, 0, 0] = np.inf
-    elif kind == "y_minus_1":
-        y[2] = -1
-    elif kind == "y_k":
-        y[3] = K
-    elif kind == "x_out_of_bounds":
-        x[4, 1, 1, 0] = 1.5
-    elif kind == "y_fraction":
-        y = y.astype(np.float32)
-        y[0] = 0.5
-    return x, y
+    return with_defect(X, Y, kind, num_classes=K)
 
 
 #: What the message must say for each input defect (and that it names the argument).

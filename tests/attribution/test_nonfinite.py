@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 import tfrobust.attribution as attribution
+from tests.nonfinite_inputs import tiny_model, with_defect
 from tfrobust.attribution import (
     ATTRIBUTIONS,
     attribute,
@@ -57,34 +58,20 @@ INPUT_KINDS = ("x_nan", "x_inf", "y_minus_1", "y_k")
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(K)])
+    return tiny_model(K)
 
 
 def bad_inputs(kind: str) -> tuple[np.ndarray, np.ndarray]:
-    x, y = X.copy(), Y.copy()
-    if kind == "x_nan":
-        x[1, 0, 2, 0] = np.nan
-    elif kind == "x_inf":
-        x[3, 3, 3, 0] = -np.inf
-    elif kind == "y_minus_1":
-        y[0] = -1
-    elif kind == "y_k":
-        y[2] = K
-    elif kind == "x_out_of_bounds":
-        x[0, 0, 0, 0] = -0.5
-    elif kind == "y_fraction":
-        y = y.astype(np.float32)
-        y[1] = 1.25
-    return x, y
+    """``(x, y)`` with one defect of ``kind``."""
+    return with_defect(X, Y, kind, num_classes=K)
 
 
 INPUT_MESSAGES = {
     "x_nan": r"^x has 1 non-finite values \(NaN or inf\)",
     "x_inf": r"^x has 1 non-finite values \(NaN or inf\)",
-    "y_minus_1": r"^y must hold class labels in \[0, 3\) \(the model has 3 logits\), got values in \[-1, 2\]",
+    "y_minus_1": r"^y must hold class labels in \[0, 3\) \(the model has 3 logits\), got values in \[-1, 1\]",
     "y_k": r"^y must hold class labels in \[0, 3\) \(the model has 3 logits\), got values in \[0, 3\]",
-    "x_out_of_bounds": r"^x has values in \[-0\.5, .*\], outside bounds \(0, 1\)",
+    "x_out_of_bounds": r"^x has values in \[.*, 1\.5\], outside bounds \(0, 1\)",
     "y_fraction": r"^y must hold integer class labels",
 }
 
