@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.tfrobust-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install data browser lint bench bench-pgd bench-studies clean
+.PHONY: demo test install data browser lint bench bench-pgd bench-autoattack bench-studies clean
 
 # The demo study (configs/studies/demo.yaml, quick preset); re-running resumes / reuses finished cells.
 demo: install data
@@ -64,6 +64,12 @@ clean:
 bench-pgd: install data
 	$(BIN)/python -m pip install --quiet --target benchmarks/.art adversarial-robustness-toolbox
 	PYTHONPATH=benchmarks/.art $(BIN)/python benchmarks/pgd.py --out benchmarks/results
+
+# The evaluation attacks (autoattack suite, APGD, early-exit tables) against ART's (about 15-20 min on 2 cores);
+# ART's AutoAttack also imports multiprocess.
+bench-autoattack: install data
+	$(BIN)/python -m pip install --quiet --target benchmarks/.art adversarial-robustness-toolbox multiprocess
+	PYTHONPATH=benchmarks/.art $(BIN)/python benchmarks/autoattack.py --out benchmarks/results
 
 # Every study config's quick preset from scratch: wall time and report tables (about 40 min on 2 cores).
 bench-studies: install data

@@ -23,6 +23,7 @@ import click
 from cli.options import LazyChoice, option_flag, parse_options, registry_choice
 from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
+from tfrobust.evaluation.checklist import CHECK_COLUMNS
 
 #: The first columns of a table this command writes (how it recognises its own earlier output).
 TABLE_HEAD = ("model", "dataset", "norm", "eps")
@@ -36,14 +37,25 @@ def _eps_list(text: str) -> list[float]:
     return values
 
 
+#: The header of the checks file this command writes next to its table.
+CHECKS_HEAD = tuple(CHECK_COLUMNS)
+
+
 def _is_attack_table(path: Path) -> bool:
-    """Whether ``path`` starts with the header of a table written by this command."""
+    """Whether ``path`` starts with the header of a table (or checks file) written by this command."""
     try:
         with path.open("r", encoding="utf-8", errors="replace") as handle:
             header = handle.readline(4096).strip().split(",")
     except OSError:
         return False
+    if tuple(header) == CHECKS_HEAD:
+        return True
     return tuple(header[:len(TABLE_HEAD)]) == TABLE_HEAD and "robust_accuracy_mean" in header
+
+
+def checks_file(out: Path) -> Path:
+    """Where the gradient-masking checks of the table ``out`` go: ``<stem>.checks.csv`` beside it."""
+    return out.with_name(f"{out.stem}.checks.csv")
 
 
 def check_out(path: Path) -> None:
@@ -180,12 +192,17 @@ def attack_options(option_values: tuple[str, ...], shorthands: dict[str, Any]) -
 @click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checks", "checks_text", default="all", show_default=True,
+              help="Gradient-masking checks: all, none, or names among blackbox, monotone, chance, convergence, "
+                   "zero_gradients (comma-separated); written to OUT's .checks.csv.")
+@click.option("--blackbox-queries", type=int, default=1000, show_default=True,
+              help="Square's query budget in the blackbox check (when the attack has no gradient-free member).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
-              help="CSV file (default: MODEL_DIR/robust_accuracy.csv).")
+              help="CSV file (default: MODEL_DIR/robust_accuracy.csv; the checks go to robust_accuracy.checks.csv).")
 def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: str, eps_texts: tuple[str, ...],
            options: tuple[str, ...], steps: int | None, step_size: str | None, objective: str | None,
            l2_step: str | None, restarts: int, split: str, limit: int | None, batch_size: int, bounds: str | None,
-           data_dir: str | None, seed: int, out_path: str | None) -> None:
+           data_dir: str | None, seed: int, checks_text: str, blackbox_queries: int, out_path: str | None) -> None:
     """Robust accuracy of a trained model under an attack (PGD by default) over a list of eps.
 
     The attack's options come from `--option KEY=VALUE` (repeatable) and the
@@ -194,8 +211,14 @@ def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: st
     """
     norms = _norms(norm_text)
     eps = _eps_per_norm(eps_texts, norms)
-    if restarts < 1 or batch_size < 1:
-        raise click.BadParameter("--restarts and --batch-size must be >= 1")
+    if restarts < 1 or batch_size < 1 or blackbox_queries < 1:
+        raise click.BadParameter("--restarts, --batch-size and --blackbox-queries must be >= 1")
+    from tfrobust.evaluation.checklist import check_list
+
+    try:
+        checks = check_list(checks_text)
+    except ValueError as err:
+        raise click.BadParameter(str(err).removeprefix("checks: "), param_hint="--checks") from None
     size = None if step_size is None else parse_number(step_size, name="--step-size", minimum=0.0, float32=True)
     chosen = attack_options(options, {"steps": steps, "step_size": size, "objective": objective,
                                       "l2_step": l2_step})
@@ -214,6 +237,8 @@ def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: st
 
     out = Path(out_path) if out_path else model_file(model_path).parent / "robust_accuracy.csv"
     check_out(out)
+    if checks:
+        check_out(checks_file(out))
 
     from tfrobust.evaluation import format_table, robust_accuracy_table
 
@@ -225,11 +250,17 @@ def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: st
                f"{attack_name} ({settings}), {restarts} restart(s)")
     table = robust_accuracy_table(
         model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, attack=attack_name,
-        options=chosen, restarts=restarts, seed=seed,
+        options=chosen, restarts=restarts, seed=seed, checks=checks or "none", blackbox_queries=blackbox_queries,
         progress=lambda message: click.echo(f"  {message}", err=True),
     )
     table.insert(0, "model", str(run_dir if model_file_path.name == "model.keras" else model_file_path))
     table.insert(1, "dataset", ds.name)
     write_table(table, out)
+    if checks:
+        import pandas as pd
+
+        write_table(pd.DataFrame(table.attrs.get("checks", []), columns=list(CHECKS_HEAD)), checks_file(out))
     click.echo(format_table(table, label=run_dir.name))
     click.echo(f"results        {out}")
+    if checks:
+        click.echo(f"checks         {checks_file(out)}")

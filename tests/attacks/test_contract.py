@@ -1,8 +1,9 @@
 """The contract of every registered attack and norm (a new entry is covered by being registered).
 
-Attacks (``ATTACKS.names()`` x ``NORMS.names()``, default options, a tiny MLP): the result lies in
-the eps-ball (float32 tolerance) and within the bounds, the inputs are not modified, eps 0 returns
-``x``, and restarts never help the model (the worst case over restarts of ``robust_accuracy_table``
+Attacks (``ATTACKS.names()`` x ``NORMS.names()``, default options except smaller budgets for the
+slow evaluation attacks, a tiny MLP): the result lies in the eps-ball (float32 tolerance) and within
+the bounds, the inputs are not modified, eps 0 returns ``x``, with one seed per example a row's
+result does not depend on the rest of the batch, and restarts never help the model (the worst case over restarts of ``robust_accuracy_table``
 is at most each single restart's accuracy). Norms: projection is the Euclidean projection onto the
 ball, the step direction is a unit steepest-ascent direction, random starts lie in the ball.
 """
@@ -15,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from tfrobust.attacks import Attack, get_norm
+from tfrobust.attacks.seeds import example_seeds
 from tfrobust.config import ConfigError
 from tfrobust.evaluation import robust_accuracy_table
 from tfrobust.registry import ATTACKS, NORMS, options_of
@@ -23,6 +25,10 @@ BOUNDS = (0.0, 1.0)
 EPS = 0.25
 #: In-tree attacks must take every norm; another entry may refuse one, up front, with a ConfigError.
 EVERY_NORM = {"pgd", "fgsm"}
+#: Smaller budgets for the evaluation attacks whose defaults take thousands of model calls (their
+#: defaults are checked by tests/test_registry.py and their own tests).
+QUICK = {"square": {"queries": 200}, "apgd": {"steps": 20},
+         "autoattack": {"version": "fast", "steps": 10, "queries": 100}}
 PAIRS = [(attack, norm) for attack in ATTACKS.names() for norm in NORMS.names()]
 
 
@@ -45,7 +51,7 @@ def mlp():
 
 def build(attack: str, norm: str, eps: float = EPS) -> Attack:
     try:
-        return Attack.build(attack, norm=norm, eps=eps, bounds=BOUNDS)
+        return Attack.build(attack, norm=norm, eps=eps, bounds=BOUNDS, options=QUICK.get(attack))
     except ConfigError as err:
         if attack in EVERY_NORM or "norm" not in str(err):
             raise
@@ -84,10 +90,25 @@ def test_eps_zero_returns_x(mlp, attack, norm):
 
 
 @pytest.mark.parametrize("attack, norm", PAIRS, ids=map(_ids, PAIRS))
+def test_per_example_seeds_make_a_row_independent_of_the_batch(mlp, attack, norm):
+    """With (N, 2) seeds, attacking some rows gives those rows what attacking the whole batch gives
+    them (what the evaluation's early exit relies on; tfrobust.attacks.seeds)."""
+    model, x, y = mlp
+    configured = build(attack, norm)
+    seeds = example_seeds(11, tf.range(len(x)))
+    whole = np.asarray(configured(model, x, y, seed=seeds))
+    rows = [1, 4, 5, 10]
+    part = np.asarray(configured(model, x[rows], y[rows], seed=tf.gather(seeds, rows)))
+    np.testing.assert_allclose(part, whole[rows], atol=1e-4)
+    wrong = np.argmax(model(whole).numpy(), axis=1) != y
+    np.testing.assert_array_equal(np.argmax(model(part).numpy(), axis=1) != y[rows], wrong[rows])
+
+
+@pytest.mark.parametrize("attack, norm", PAIRS, ids=map(_ids, PAIRS))
 def test_restarts_never_help_the_model(mlp, attack, norm):
     model, x, y = mlp
     build(attack, norm)  # skips an attack that refuses this norm
-    common = dict(norms=[norm], eps=[EPS], bounds=BOUNDS, attack=attack)
+    common = dict(norms=[norm], eps=[EPS], bounds=BOUNDS, attack=attack, options=QUICK.get(attack), checks="none")
     table = robust_accuracy_table(model, (x, y), restarts=3, seed=5, **common).iloc[0]
     singles = [robust_accuracy_table(model, (x, y), restarts=1, seed=5 + r, **common).iloc[0]["robust_accuracy_mean"]
                for r in range(3)]  # restart r of the table is the single run with seed 5 + r

@@ -23,15 +23,20 @@ from tests.nonfinite_inputs import tiny_model, with_defect
 from tfrobust.attacks import (
     PGD,
     Attack,
+    apgd,
+    autoattack,
     check_step_length,
     cut_step_size,
     cw_margin,
     default_step_size,
+    dlr,
+    dlr_targeted,
     fgsm,
     get_norm,
     get_objective,
     get_update_rule,
     pgd,
+    square,
     step_length,
     xent,
 )
@@ -103,7 +108,55 @@ def _logits_with(value: float) -> np.ndarray:
 LABELS_K = np.array([0, 1, K, 0, 1])
 LABELS_NEG = np.array([0, -1, 2, 0, 1])
 
+def _apgd(m, x, y, **kw):
+    return apgd(m, x, y, **{"norm": "linf", "eps": 0.1, "steps": 2, "bounds": BOUNDS, **kw})
+
+
+L4 = np.concatenate([LOGITS, LOGITS[:, :1] - 1.0], axis=1)
+def _square(m, x, y, **kw):
+    return square(m, x, y, **{"norm": "linf", "eps": 0.1, "queries": 5, "bounds": BOUNDS, **kw})
+
+
+def _suite(m, x, y, **kw):
+    return autoattack(m, x, y, **{"norm": "linf", "eps": 0.1, "bounds": BOUNDS, "version": "fast", "steps": 2,
+                                  "queries": 5, **kw})
+
+
 CASES: dict[str, list[tuple[str, Call, str]]] = {
+
+    "apgd": _input_cases(_apgd) + _input_cases(_apgd, ("y_fraction",)) + [
+        ("eps_nan", lambda m: _apgd(m, X, Y, eps=math.nan), r"^eps must be a finite number >= 0"),
+        ("eps_1e39", lambda m: _apgd(m, X, Y, eps=1e39), r"^eps must be .*" + FLOAT32),
+        ("l2_extent", lambda m: _apgd(m, X, Y, norm="l2", eps=1e30), r"too large for the l2 attack"),
+        ("norm_l1", lambda m: _apgd(m, X, Y, norm="l1"), r"^norm: apgd supports the norms linf and l2"),
+        ("rho_nan", lambda m: _apgd(m, X, Y, rho=math.nan), r"^rho"),
+        ("bounds_nan", lambda m: _apgd(m, X, Y, bounds=(math.nan, 1.0)), r"^bounds must satisfy lo < hi"),
+        ("targeted_k3", lambda m: _apgd(m, X, Y, loss="dlr-targeted"), r"^loss: dlr-targeted needs a model with at least 4 classes, got 3"),
+    ],
+    "dlr": [
+        ("logits_nan", lambda m: dlr(_logits_with(math.nan), Y), r"^logits has 1 non-finite values"),
+        ("logits_inf", lambda m: dlr(_logits_with(math.inf), Y), r"^logits has 1 non-finite values"),
+        ("y_minus_1", lambda m: dlr(LOGITS, LABELS_NEG), r"^y must hold class labels in \[0, 3\)"),
+        ("y_k", lambda m: dlr(LOGITS, LABELS_K), r"^y must hold class labels in \[0, 3\)"),
+        ("k2", lambda m: dlr(LOGITS[:, :2], Y % 2), r"^dlr needs logits of at least 3 classes, got 2"),
+        ("targeted", lambda m: dlr(LOGITS, Y, targeted=True), r"^dlr: the targeted DLR needs the true label"),
+    ],
+    "dlr_targeted": [
+        ("logits_nan", lambda m: dlr_targeted(np.where(np.arange(4) == 1, np.nan, L4), Y, Y), r"^logits has 5 non-finite values"),
+        ("y_k", lambda m: dlr_targeted(L4, np.array([0, 1, 4, 0, 1]), Y), r"^y must hold class labels in \[0, 4\)"),
+        ("target_k", lambda m: dlr_targeted(L4, Y, np.array([0, 1, 4, 0, 1])), r"^target must hold class labels in \[0, 4\)"),
+        ("k3", lambda m: dlr_targeted(LOGITS, Y, Y), r"^dlr_targeted needs logits of at least 4 classes, got 3"),
+    ],
+    "square": _input_cases(_square) + [
+        ("eps_nan", lambda m: _square(m, X, Y, eps=math.nan), r"^eps must be a finite number >= 0"),
+        ("norm_l1", lambda m: _square(m, X, Y, norm="l1"), r"norm"),
+        ("queries_zero", lambda m: _square(m, X, Y, queries=0), r"^queries must be an integer >= 1"),
+    ],
+    "autoattack": _input_cases(_suite) + [
+        ("eps_inf", lambda m: _suite(m, X, Y, eps=math.inf), r"^eps must be a finite number >= 0"),
+        ("norm_l1", lambda m: _suite(m, X, Y, norm="l1"), r"norm"),
+        ("version", lambda m: _suite(m, X, Y, version="slow"), r"^version must be one of standard, fast"),
+    ],
     "pgd": _input_cases(_pgd) + _input_cases(lambda m, x, y: _pgd(m, x, y, norm="l2", eps=0.5), ("x_nan", "y_k"))
     + _input_cases(_pgd, ("y_fraction",)) + [
         ("eps_nan", lambda m: _pgd(m, X, Y, eps=math.nan), r"^eps must be a finite number >= 0"),

@@ -128,11 +128,16 @@ def test_new_parents_are_created_and_an_earlier_table_is_replaced(runs, run_cli,
         assert code == 0, err
     table = pd.read_csv(out)
     assert list(table["eps"]) == [0.05, 0.2] and (table["n"] == 40).all()  # the second run's table
-    assert sorted(p.name for p in out.parent.iterdir()) == ["table.csv"]  # no temp files left
+    # no temp files left; the gradient-masking checks beside the table
+    assert sorted(p.name for p in out.parent.iterdir()) == ["table.checks.csv", "table.csv"]
+    checks = pd.read_csv(out.parent / "table.checks.csv")
+    assert list(checks.columns) == ["check", "status", "norm", "eps", "figure", "threshold", "message"]
+    assert set(checks["status"]) <= {"raised", "passed", "skipped"} and len(checks) >= 4
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--attack", "deepfool"], "'deepfool' is not one of 'fgsm', 'pgd'"),
+    (["--attack", "deepfool"], "'deepfool' is not one of 'apgd', 'autoattack', 'fgsm', 'pgd', 'square'"),
+    (["--checks", "blackbox,speed"], "unknown check 'speed'; choose from: all, none, blackbox"),
     (["--attack", "fgsm", "--steps", "3"], "attack 'fgsm' has no option 'steps'; its options: objective"),
     (["--option", "steps=ten"], "option steps of attack 'pgd' must be int, got 'ten'"),
     (["--option", "stepz=3"], "attack 'pgd' has no option 'stepz'"),

@@ -84,7 +84,7 @@ def test_the_fixed_table2_is_checked_with_the_dataset_input_shape(monkeypatch):
 
 def test_long_steps_cut_lets_the_old_steps_through():
     text = old_table2_text().replace("l2_step: sign", "l2_step: sign, long_steps: cut")
-    assert len(check_study(study_spec_from_dict(yaml.safe_load(text)), "paper")) == 36
+    assert len(check_study(study_spec_from_dict(yaml.safe_load(text)), "paper")) == 48  # 36 + 12 autoattack cells
 
 
 @pytest.mark.parametrize("name, options, shape", [

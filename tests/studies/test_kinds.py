@@ -101,7 +101,13 @@ def test_attack_kind_options_per_norm(images):
     metrics = metrics_of(images, "attack")
     assert metrics["n"] == 12 and set(metrics) == {
         "clean_accuracy", "n", "robust_l2_0.5", "robust_linf_0.0313725", "robust_linf_0.1",
-        "robust_worst_l2_0.5", "robust_worst_linf_0.0313725", "robust_worst_linf_0.1"}
+        "robust_worst_l2_0.5", "robust_worst_linf_0.0313725", "robust_worst_linf_0.1", "flags", "flagged"}
+    with open(images / "cells" / "attack" / "checks.csv") as f:
+        checks = list(csv.DictReader(f))
+    assert {c["check"] for c in checks} == {"blackbox", "monotone", "chance", "convergence", "zero_gradients"}
+    raised = [c for c in checks if c["status"] == "raised"]
+    assert metrics["flags"] == len(raised)
+    assert metrics["flagged"] == "; ".join(" ".join(filter(None, (c["check"], c["norm"], c["eps"]))) for c in raised)
     for key in ("l2_0.5", "linf_0.0313725", "linf_0.1"):
         assert 0 <= metrics[f"robust_worst_{key}"] <= metrics[f"robust_{key}"] <= metrics["clean_accuracy"] <= 1
     assert metrics["robust_linf_0.1"] <= metrics["robust_linf_0.0313725"]  # survivors of the larger radius: fewer

@@ -127,7 +127,7 @@ def test_save_and_reload(base, tmp_path):
     (dict(attack=ATTACK, adversarial_fraction=1.5), "adversarial_fraction"),
     (dict(attack=ATTACK, seed=-1), r"^seed must be an integer >= 0"),
     (dict(attack={"norm": "l5", "eps": 0.1, "bounds": (0, 1)}), r"^attack: unknown norm 'l5'; choose from: linf, l2"),
-    (dict(attack={**ATTACK, "name": "deepfool"}), r"^attack: unknown attack 'deepfool'; choose from: fgsm, pgd"),
+    (dict(attack={**ATTACK, "name": "deepfool"}), r"^attack: unknown attack 'deepfool'; choose from: (\w+, )*fgsm, pgd\b"),
     (dict(attack={**FGSM, "steps": 3}), r"^attack: attack 'fgsm' has no option 'steps'; its options: objective"),
     (dict(attack={**ATTACK, "steps": "many"}), r"^attack: option steps of attack 'pgd' must be int, got 'many'"),
     (dict(attack={**ATTACK, "eps": 0.01, "steps": 5, "step_size": 1.0}), r"^attack: step_size: one linf sign step"),

@@ -7,6 +7,12 @@
 - :mod:`~tfrobust.attacks.updates`: PGD's update rules (``steepest``, ``momentum``).
 - :mod:`~tfrobust.attacks.pgd` and :mod:`~tfrobust.attacks.fgsm`: the ``pgd``
   and ``fgsm`` entries of :data:`~tfrobust.registry.ATTACKS`.
+- :mod:`~tfrobust.attacks.apgd` (APGD with the cross-entropy, DLR or targeted
+  DLR loss), :mod:`~tfrobust.attacks.square` (the gradient-free Square attack)
+  and :mod:`~tfrobust.attacks.autoattack` (APGD-CE, APGD-T and Square, each on
+  the points still standing): the evaluation attacks ``apgd``, ``square`` and
+  ``autoattack``; they run eagerly only.
+- :mod:`~tfrobust.attacks.seeds`: one seed per batch or per example.
 - :mod:`~tfrobust.attacks.protocol`: the attack protocol
   ``fn(model, x, y, *, norm, eps, bounds, seed=0, **options) -> x_adv`` and
   :class:`Attack`, a registered attack with its options checked once.
@@ -15,9 +21,11 @@
 :mod:`tfrobust.attribution.gradient`.
 """
 
+from tfrobust.attacks.apgd import apgd
+from tfrobust.attacks.autoattack import autoattack
 from tfrobust.attacks.fgsm import fgsm
 from tfrobust.attacks.norms import L2_STEPS, Norm, get_norm
-from tfrobust.attacks.objectives import cw_margin, get_objective, xent
+from tfrobust.attacks.objectives import cw_margin, dlr, dlr_targeted, get_objective, xent
 from tfrobust.attacks.pgd import (
     LONG_STEPS,
     PGD,
@@ -28,6 +36,7 @@ from tfrobust.attacks.pgd import (
     step_length,
 )
 from tfrobust.attacks.protocol import Attack
+from tfrobust.attacks.square import square
 from tfrobust.attacks.updates import UPDATE_RULES, get_update_rule
 from tfrobust.attribution.gradient import call_model as call_model  # re-export; not in __all__
 from tfrobust.registry import ATTACKS, NORMS, OBJECTIVES
@@ -42,15 +51,20 @@ __all__ = [
     "UPDATE_RULES",
     "Attack",
     "Norm",
+    "apgd",
+    "autoattack",
     "check_step_length",
     "cut_step_size",
     "cw_margin",
     "default_step_size",
+    "dlr",
+    "dlr_targeted",
     "fgsm",
     "get_norm",
     "get_objective",
     "get_update_rule",
     "pgd",
+    "square",
     "step_length",
     "xent",
 ]

@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks.checks import check_eps, check_finite
+from tfrobust.attacks.seeds import as_seed, fold, normal, uniform
 from tfrobust.registry import NORMS, register
 
 __all__ = ["L2_STEPS", "L1", "L2", "Linf", "Norm", "get_norm"]
@@ -117,11 +118,18 @@ class Norm:
         Args:
             shape: (N, ...) shape of the perturbation.
             eps: ball radius in data units.
-            seed: (2,) int seed of the stateless random ops.
+            seed: (2,) int seed of the stateless random ops, or (N, 2) seeds,
+                one per example (:mod:`tfrobust.attacks.seeds`): each
+                example's draw then depends on its own seed only.
         """
         _check_radius(eps)
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
-        return self._sample(shape, tf.cast(eps, dtype), seeds, dtype)
+        seed = as_seed(seed)
+        if seed.shape.rank == 1:
+            seeds = tf.random.experimental.stateless_split(seed, num=2)
+            first, second = seeds[0], seeds[1]
+        else:
+            first, second = fold(seed, 0), fold(seed, 1)
+        return self._sample(shape, tf.cast(eps, dtype), (first, second), dtype)
 
     def unit_length(self, rule: str = "normalized", dim: int | None = None) -> float:
         """Length in this norm of one step of size 1 under ``rule`` over ``dim`` input values (None: unknown)."""
@@ -139,7 +147,9 @@ class Norm:
     def _direction(self, grad: tf.Tensor, rule: str) -> tf.Tensor:
         raise NotImplementedError
 
-    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tuple[tf.Tensor, tf.Tensor], dtype: tf.DType) -> tf.Tensor:
+        """Draws with :func:`tfrobust.attacks.seeds.uniform` / ``normal`` from ``seeds`` (two seeds, each
+        (2,) or (N, 2))."""
         raise NotImplementedError
 
 
@@ -158,8 +168,8 @@ class Linf(Norm):
     def _direction(self, grad: tf.Tensor, rule: str) -> tf.Tensor:
         return tf.sign(grad)
 
-    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-        return tf.random.stateless_uniform(shape, seeds[0], -1.0, 1.0, dtype=dtype) * eps
+    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tuple[tf.Tensor, tf.Tensor], dtype: tf.DType) -> tf.Tensor:
+        return uniform(shape, seeds[0], minval=-1.0, maxval=1.0, dtype=dtype) * eps
 
 
 @register("norms", "l2")
@@ -183,13 +193,13 @@ class L2(Norm):
         # "<= _TINY" (not "> _TINY"): a NaN gradient must stay NaN (and be caught), not become a zero step.
         return tf.where(length <= _TINY, tf.zeros_like(grad), grad / tf.maximum(length, _TINY))
 
-    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tuple[tf.Tensor, tf.Tensor], dtype: tf.DType) -> tf.Tensor:
         # A Gaussian direction and radius eps * U^(1/d).
-        direction = tf.random.stateless_normal(shape, seeds[0], dtype=dtype)
+        direction = normal(shape, seeds[0], dtype=dtype)
         direction = direction / tf.maximum(_flat_l2(direction), _TINY)
         dim = tf.cast(tf.reduce_prod(shape[1:]), dtype)
         radius_shape = tf.concat([[shape[0]], tf.ones([tf.size(shape) - 1], tf.int32)], axis=0)
-        u = tf.random.stateless_uniform(radius_shape, seeds[1], dtype=dtype)
+        u = uniform(radius_shape, seeds[1], dtype=dtype)
         return direction * eps * tf.pow(u, 1.0 / dim)
 
     def unit_length(self, rule: str = "normalized", dim: int | None = None) -> float:
@@ -226,13 +236,13 @@ class L1(Norm):
         share = ties / tf.maximum(tf.reduce_sum(ties, axis=1, keepdims=True), 1.0)
         return tf.reshape(tf.sign(flat) * share, tf.shape(grad))  # zero gradient: sign 0, a zero step
 
-    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    def _sample(self, shape: Any, eps: tf.Tensor, seeds: tuple[tf.Tensor, tf.Tensor], dtype: tf.DType) -> tf.Tensor:
         # d of d + 1 normalised exponential spacings are uniform in the simplex's corner; random signs.
         n, dim = shape[0], tf.reduce_prod(shape[1:])
-        u = tf.random.stateless_uniform(tf.stack([n, dim + 1]), seeds[0], dtype=dtype)
+        u = uniform(tf.stack([n, dim + 1]), seeds[0], dtype=dtype)
         spacings = -tf.math.log1p(-u)  # Exp(1), finite for u in [0, 1)
         size = spacings[:, :-1] / tf.reduce_sum(spacings, axis=1, keepdims=True)
-        coin = tf.random.stateless_uniform(tf.stack([n, dim]), seeds[1], dtype=dtype)
+        coin = uniform(tf.stack([n, dim]), seeds[1], dtype=dtype)
         signs = tf.where(coin < 0.5, -tf.ones_like(coin), tf.ones_like(coin))
         return tf.reshape(signs * size, shape) * eps
 

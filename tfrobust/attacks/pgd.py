@@ -4,16 +4,23 @@ Ref: Madry et al. 2018; Kim et al. 2019 appendix B (40 iterations, l2/linf,
 cross-entropy or CW objective); Tsipras et al. 2019 A.3 (random start);
 Noack et al. 2021 eq. 11-12 (l2 ball with a sign step).
 
-Loop form: one compiled step (input gradient, ascent, projection, clipping)
-called ``steps`` times from Python. Measured on 2 CPU cores with
-``kim_mnist_cnn``, batch 128, PGD-10: 1.0x the time of 10 compiled input
-gradients without XLA (3.46 s), 0.77x with the step compiled by XLA
-(2.67 s, the default here), 0.71x with all ten steps unrolled into one XLA
-function (2.46 s, but 4.7 s to compile per step count); an earlier measurement
-(docs/architecture.md, Performance facts) found one XLA ``tf.while_loop`` about 12x slower. Inside a traced function
-(``train_step``) the same step is unrolled into the caller's graph and follows
-its ``jit_compile`` setting.
-Compiled steps are cached per model callable and attack configuration, so
+Loop form, chosen by measurement (``benchmarks/loop_form.py``; table in
+``benchmarks/results/loop_form.json``): ``jit_compile=None`` takes the
+device's default, :func:`default_jit` (CPU: graph mode; GPU: XLA, unmeasured).
+In graph mode all steps of a restart run in one ``tf.while_loop`` inside one
+compiled function (one trace serves every step count); under XLA one
+compiled step (input gradient, ascent, projection, clipping) is called
+``steps`` times from Python, as XLA while loops were measured many times
+slower on CPU. On 2 shared CPU cores (PGD-10, batches 128 and 256, five
+architectures) XLA steps cost 1.2x to 1.8x graph mode on every
+convolutional model; the graph loop cost about 1.0x the time of 10 compiled
+input gradients on the convolutional models and 1.1x on the MLP, where calling
+a graph step per call from Python cost 1.2x. With ``early_exit`` the step is
+always called from Python, which then drops the points already broken
+(:mod:`tfrobust.attacks.early_exit`). Inside a traced function
+(``train_step``) the steps are unrolled into the caller's graph and follow
+its ``jit_compile`` setting; ``early_exit`` is ignored there.
+Compiled functions are cached per model callable and attack configuration, so
 pass a ``keras.Model`` (called with ``training=False``) or a long-lived
 function, not a fresh lambda per call.
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -42,16 +50,19 @@ from tfrobust.attacks.checks import (
     check_labels,
     num_logits,
 )
+from tfrobust.attacks.early_exit import attack_until_broken
 from tfrobust.attacks.norms import L2_STEPS, Norm, get_norm
 from tfrobust.attacks.objectives import get_objective
 from tfrobust.attacks.protocol import checked_by
+from tfrobust.attacks.seeds import as_seed, fold, is_per_example
 from tfrobust.attacks.updates import UpdateRule, get_update_rule
+from tfrobust.attribution.compile_mode import default_jit
 from tfrobust.attribution.gradient import ModelFn, call_model
 from tfrobust.config import check_int, parse_number
 from tfrobust.registry import register
 
-__all__ = ["LONG_STEPS", "PGD", "check_pgd", "check_step_length", "cut_step_size", "default_step_size", "pgd",
-           "step_length"]
+__all__ = ["LONG_STEPS", "PGD", "check_pgd", "check_step_length", "cut_step_size", "default_jit", "default_step_size",
+           "pgd", "step_length"]
 
 #: What to do with a step longer than the ball's diameter: refuse it, or cut it to the diameter.
 LONG_STEPS = ("refuse", "cut")
@@ -193,15 +204,22 @@ def _plan(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, steps:
                  bool(targeted), kappa, rule)
 
 
-def check_pgd(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, jit_compile: bool = True,
-              **options: Any) -> dict[str, Any]:
+def _check_flags(early_exit: Any, jit_compile: Any) -> None:
+    if not isinstance(early_exit, (bool, np.bool_)):
+        raise ValueError(f"early_exit must be true or false, got {early_exit!r}")
+    if jit_compile is not None and not isinstance(jit_compile, (bool, np.bool_)):
+        raise ValueError(f"jit_compile must be true, false or None (the device default), got {jit_compile!r}")
+
+
+def check_pgd(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, early_exit: bool = False,
+              jit_compile: bool | None = None, **options: Any) -> dict[str, Any]:
     """The checker of :func:`pgd` (:func:`tfrobust.attacks.protocol.checked_by`).
 
     Returns:
         ``steps``, ``step_size`` (the one PGD takes: the default or the
         configured one, cut with ``long_steps="cut"``) and ``objective``.
     """
-    del jit_compile
+    _check_flags(early_exit, jit_compile)
     plan = _plan(norm=norm, eps=eps, bounds=bounds, input_shape=input_shape, **options)
     return {"steps": plan.steps, "step_size": plan.step_size, "objective": plan.objective}
 
@@ -222,13 +240,20 @@ def _compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Calla
     return fn
 
 
-def _step_builder(model_fn: ModelFn, plan: _Plan, lo: float, hi: float) -> Callable[[], Any]:
+def _succeeds(logits: tf.Tensor, y: tf.Tensor, targeted: bool) -> tf.Tensor:
+    """(N,) bool: the attack's goal is met (untargeted: prediction != y; targeted: prediction == y)."""
+    hit = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32))
+    return hit if targeted else tf.logical_not(hit)
+
+
+def _step_builder(model_fn: ModelFn, plan: _Plan, lo: float, hi: float, report: bool = False) -> Callable[[], Any]:
+    """One PGD step; with ``report`` it also returns whether the iterate it started from already succeeds."""
     geometry, objective, rule = plan.geometry, plan.loss_fn, plan.rule
     l2_step, targeted, kappa = plan.l2_step, plan.targeted, plan.kappa
 
     def build() -> Callable[..., Any]:
         def step(x_adv: tf.Tensor, x0: tf.Tensor, y: tf.Tensor, eps: tf.Tensor, step_size: tf.Tensor,
-                 state: Any) -> tuple[tf.Tensor, Any]:
+                 state: Any) -> tuple[Any, ...]:
             with tf.GradientTape() as input_tape:
                 input_tape.watch(x_adv)
                 logits = call_model(model_fn, x_adv)
@@ -237,9 +262,42 @@ def _step_builder(model_fn: ModelFn, plan: _Plan, lo: float, hi: float) -> Calla
             direction, state = rule.direction(grad, state)
             moved = x_adv + step_size * geometry.normalize_step(direction, l2_step)
             delta = geometry.project(moved - x0, eps)
+            if report:
+                return tf.clip_by_value(x0 + delta, lo, hi), state, _succeeds(logits, y, targeted)
             return tf.clip_by_value(x0 + delta, lo, hi), state
 
         return step
+
+    return build
+
+
+def _loop_builder(step_builder: Callable[[], Any]) -> Callable[[], Any]:
+    """``steps`` PGD steps in one ``tf.while_loop`` (one graph function for every step count)."""
+
+    def build() -> Callable[..., tf.Tensor]:
+        step = step_builder()
+
+        def loop(x_adv: tf.Tensor, x0: tf.Tensor, y: tf.Tensor, eps: tf.Tensor, step_size: tf.Tensor, state: Any,
+                 steps: tf.Tensor) -> tf.Tensor:
+            def body(i: tf.Tensor, x_adv: tf.Tensor, state: Any) -> tuple[Any, ...]:
+                return (i + 1, *step(x_adv, x0, y, eps, step_size, state))
+
+            return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0, tf.int32), x_adv, state))[1]
+
+        return loop
+
+    return build
+
+
+def _judge_builder(model_fn: ModelFn, objective: Callable[..., tf.Tensor], targeted: bool,
+                   kappa: float) -> Callable[[], Any]:
+    def build() -> Callable[..., tuple[tf.Tensor, tf.Tensor]]:
+        def judge(x_adv: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            """Whether each iterate succeeds, and its objective."""
+            logits = call_model(model_fn, x_adv)
+            return _succeeds(logits, y, targeted), objective(logits, y, targeted=targeted, kappa=kappa)
+
+        return judge
 
     return build
 
@@ -262,11 +320,22 @@ def _score_builder(model_fn: ModelFn, objective: Callable[..., tf.Tensor], targe
 
 
 def _restart_seed(seed: Any, restart: int) -> tf.Tensor:
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        base = tf.constant([int(seed), 0], tf.int64)
+    """Restart r's seed: ``fold_in(seed, r)``, per example for (N, 2) seeds."""
+    return fold(seed, restart)
+
+
+def _start(plan: _Plan, x: tf.Tensor, seed: Any, eps: tf.Tensor, lo: float, hi: float,
+           rows: np.ndarray, x0: tf.Tensor, restart: int) -> tf.Tensor:
+    """Restart ``restart``'s start for the rows ``rows`` of ``x`` (``x0``), the same as in the whole batch."""
+    if not plan.random_start:
+        return x0
+    if is_per_example(seed):  # each row's draw depends on its own seed: draw for the attacked rows only
+        row_seeds = tf.gather(as_seed(seed), rows) if rows.size < x.shape[0] else seed
+        start = plan.geometry.random_start(tf.shape(x0), eps, _restart_seed(row_seeds, restart))
     else:
-        base = tf.cast(tf.reshape(seed, [2]), tf.int64)
-    return tf.random.experimental.stateless_fold_in(base, restart)
+        start = plan.geometry.random_start(tf.shape(x), eps, _restart_seed(seed, restart))
+        start = tf.gather(start, rows) if rows.size < x.shape[0] else start
+    return tf.clip_by_value(x0 + start, lo, hi)
 
 
 def _check_inputs(model_fn: ModelFn, x: tf.Tensor, y: Any, lo: float, hi: float) -> tf.Tensor:
@@ -316,7 +385,8 @@ def pgd(
     momentum: float = 1.0,
     targeted: bool = False,
     kappa: float = 0.0,
-    jit_compile: bool = True,
+    early_exit: bool = False,
+    jit_compile: bool | None = None,
 ) -> tf.Tensor:
     """Projected gradient ascent of an objective inside an lp ball (PGD; with ``update="momentum"`` MI-FGSM).
 
@@ -328,8 +398,9 @@ def pgd(
         norm: a registered norm (:func:`tfrobust.attacks.get_norm`: ``linf``, ``l2``, ``l1``).
         eps: radius of the ball in data units (>= 0; 0 returns ``x``).
         bounds: (lo, hi) value range of the data; iterates are clipped to it.
-        seed: int or (2,) int tensor; restart r uses ``fold_in(seed, r)``, so
-            the first R starts are the same whatever the number of restarts.
+        seed: int, (2,) int tensor, or (N, 2) seeds, one per example
+            (:mod:`tfrobust.attacks.seeds`); restart r uses ``fold_in(seed, r)``,
+            so the first R starts are the same whatever the number of restarts.
         steps: PGD iterations (>= 0).
         step_size: step length in data units; default ``step_size_factor * eps / steps``.
         step_size_factor: see ``step_size`` (Madry et al.'s 2.5).
@@ -347,8 +418,16 @@ def pgd(
         momentum: the momentum rule's decay ``mu`` (>= 0; Dong et al.: 1).
         targeted: move towards class ``y`` instead of away from it.
         kappa: CW confidence (only for ``objective="cw"``).
-        jit_compile: compile the eager step with XLA (see module docstring);
-            ignored inside a traced function.
+        early_exit: stop attacking a point at its first iterate that succeeds
+            (untargeted: misclassified; targeted: classified as ``y``),
+            counting the random start and the final iterate, and return that
+            iterate; frozen points leave the batch, so they cost no more
+            gradients, and a restart attacks only the points still standing.
+            Default False: the last iterate (adversarial training and figures
+            want it). Eager only: ignored inside a traced function.
+        jit_compile: compile the eager step with XLA; None (default): the
+            measured default of the device, :func:`default_jit`. Ignored
+            inside a traced function.
 
     Returns:
         (N, ...) float32 adversarial examples with ``||x_adv - x||_p <= eps``
@@ -370,15 +449,31 @@ def pgd(
                  step_size_factor=step_size_factor, objective=objective, random_start=random_start,
                  restarts=restarts, l2_step=l2_step, long_steps=long_steps, update=update, momentum=momentum,
                  targeted=targeted, kappa=kappa)
+    _check_flags(early_exit, jit_compile)
     lo, hi = plan.bounds  # type: ignore[misc]
     y = _check_inputs(model_fn, x, y, lo, hi)
     if plan.eps == 0.0 or (plan.steps == 0 and not plan.random_start):
         return tf.identity(x)
 
     key = ("step", type(plan.geometry), plan.loss_fn, plan.l2_step, plan.targeted, plan.kappa, lo, hi, plan.rule)
-    step = _compiled(model_fn, key, _step_builder(model_fn, plan, lo, hi), bool(jit_compile))
+    jit = default_jit() if jit_compile is None else bool(jit_compile)
     eps_t = tf.constant(plan.eps, tf.float32)
     size_t = tf.constant(plan.step_size, tf.float32)
+    if early_exit and tf.executing_eagerly():
+        step = _compiled(model_fn, (*key, "report"), _step_builder(model_fn, plan, lo, hi, report=True), jit)
+        judge = _compiled(model_fn, ("judge", plan.loss_fn, plan.targeted, plan.kappa),
+                          _judge_builder(model_fn, plan.loss_fn, plan.targeted, plan.kappa), False)
+        best = attack_until_broken(
+            lambda x_adv, x0, y0, state: step(x_adv, x0, y0, eps_t, size_t, state), judge, x, y,
+            start=partial(_start, plan, x, seed, eps_t, lo, hi), init=plan.rule.init, steps=plan.steps,
+            restarts=plan.restarts, exact=not jit)
+        _check_adversarial(best)
+        return tf.stop_gradient(best)
+    if jit or not tf.executing_eagerly():  # XLA: a compiled step per call; traced: unrolled into the caller
+        step = _compiled(model_fn, key, _step_builder(model_fn, plan, lo, hi), jit)
+    else:  # graph mode: all steps in one function
+        loop = _compiled(model_fn, (*key, "loop"), _loop_builder(_step_builder(model_fn, plan, lo, hi)), False)
+    steps_t = tf.constant(plan.steps, tf.int32)
     best = best_score = None
     for restart in range(plan.restarts):
         if plan.random_start:
@@ -387,8 +482,11 @@ def pgd(
         else:
             x_adv = x
         state = plan.rule.init(x)
-        for _ in range(plan.steps):
-            x_adv, state = step(x_adv, x, y, eps_t, size_t, state)
+        if jit or not tf.executing_eagerly():
+            for _ in range(plan.steps):
+                x_adv, state = step(x_adv, x, y, eps_t, size_t, state)
+        elif plan.steps:
+            x_adv = loop(x_adv, x, y, eps_t, size_t, state, steps_t)
         _check_adversarial(x_adv)
         if plan.restarts == 1:
             best = x_adv
@@ -436,6 +534,7 @@ class PGD:
     step_size_factor: float = 2.5
     update: str = "steepest"
     momentum: float = 1.0
+    early_exit: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "eps", check_eps(parse_number(self.eps, name="eps")))
@@ -445,7 +544,10 @@ class PGD:
         object.__setattr__(self, "kappa", check_eps(parse_number(self.kappa, name="kappa"), name="kappa"))
         # Refused here, before any work; l2 sign steps again at the first call, when the
         # input size is known (or earlier with check_input_shape).
-        plan = _plan(**self._options(), bounds=self.bounds, long_steps=self.long_steps)
+        _check_flags(self.early_exit, None)
+        options = self._options()
+        del options["early_exit"]
+        plan = _plan(**options, bounds=self.bounds, long_steps=self.long_steps)
         object.__setattr__(self, "bounds", plan.bounds)
 
     def _options(self) -> dict[str, Any]:
@@ -476,8 +578,11 @@ class PGD:
                    **self._options())
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (for configs and ``get_config``)."""
+        """Plain values (for configs and ``get_config``); ``early_exit`` only when set, so configs
+        without it (training's, written before it existed) stay as they were."""
         values = asdict(self)
+        if not values["early_exit"]:
+            del values["early_exit"]
         if values["bounds"] is not None:
             values["bounds"] = list(values["bounds"])
         return values

@@ -12,6 +12,10 @@ int tensor; the options are the function's other keyword-only parameters
 ``tests/attacks/test_contract.py``: ``x_adv`` lies in the eps-ball around
 ``x`` and within ``bounds``, ``x`` is never modified, and eps 0 returns ``x``.
 
+An attack that cannot run inside a traced function (it loops in Python over
+the points still standing) sets ``fn.eager_only = True``; training refuses
+it (:meth:`Attack.check_trainable`).
+
 An attack may carry a checker (:func:`checked_by`)::
 
     check(*, norm, eps, bounds, input_shape, **options) -> settings
@@ -156,6 +160,23 @@ class Attack:
         """The adversarial examples of ``(x, y)`` against ``model``."""
         fn = ATTACKS[self.name].load()
         return fn(model, x, y, norm=self.norm, eps=self.eps, bounds=self.bounds, seed=seed, **self.options)
+
+    @property
+    def eager_only(self) -> bool:
+        """Whether the attack runs only eagerly (an evaluation attack such as ``apgd``, ``square``,
+        ``autoattack``: its function has ``eager_only = True``), so it cannot run inside a ``train_step``."""
+        return bool(getattr(ATTACKS[self.name].load(), "eager_only", False))
+
+    def check_trainable(self, prefix: str = "attack") -> None:
+        """Refuses an eager-only attack where training would run it inside a traced ``train_step``.
+
+        Raises:
+            ConfigError: one line naming ``prefix`` and the attacks that can train.
+        """
+        if self.eager_only:
+            usable = [n for n in ATTACKS.names() if not getattr(ATTACKS[n].load(), "eager_only", False)]
+            raise ConfigError(f"{prefix}: {self.name} is an evaluation attack that runs eagerly, not inside a "
+                              f"training step; train with one of: {', '.join(usable)}")
 
     def check_input_shape(self, input_shape: Any) -> dict[str, Any]:
         """Runs the checker again for inputs of ``input_shape`` (no batch axis); returns its settings."""

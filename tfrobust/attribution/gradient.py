@@ -104,7 +104,7 @@ def _loss_gradient(model_fn: ModelFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         logits = tf.cast(call_model(model_fn, x), tf.float32)
         # Sum of per-example losses: each example's gradient is its own.
         total = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-    return input_tape.gradient(total, x)
+    return input_tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def _gradient_input(model_fn: ModelFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -116,7 +116,7 @@ def _logit_gradient(model_fn: ModelFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         input_tape.watch(x)
         logits = tf.cast(call_model(model_fn, x), tf.float32)
         total = tf.reduce_sum(tf.gather(logits, y, axis=1, batch_dims=1))
-    return input_tape.gradient(total, x)
+    return input_tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 #: Traceable map functions ``(model_fn, x, y) -> (N, ...)`` by registry name;

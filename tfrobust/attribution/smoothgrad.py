@@ -17,7 +17,11 @@ with the clean input (``j + 1 = 51`` maps for ``j = 50``):
 ``clip=True, include_clean=True`` with ``bounds=(0, 1)``.
 
 Speed and memory: all samples of a batch are evaluated inside ONE compiled
-``tf.function`` (cached per model, base, chunk, clip bounds and include_clean), ``chunk`` noisy
+``tf.function`` (cached per model, base, chunk, clip bounds and include_clean;
+the maps of each chunk compiled with XLA where
+:func:`tfrobust.attribution.compile_mode.default_jit` says so for the device:
+graph mode on CPU, measured; the noise is drawn in graph mode either way, as
+XLA draws different stateless random numbers), ``chunk`` noisy
 copies of every example at a time, i.e. batches of ``chunk * N`` inputs,
 accumulated over ``ceil(samples / chunk)`` iterations of a ``tf.while_loop``.
 The noise of sample ``s`` is ``stateless_normal(shape(x), fold_in(seed, s))``
@@ -35,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attribution.checks import check_bounds, check_in_bounds
+from tfrobust.attribution.compile_mode import default_jit
 from tfrobust.attribution.gradient import BASE_MAPS, ModelFn, check_map, compiled, prepare
 from tfrobust.config import FLOAT32_MAX, check_int
 from tfrobust.registry import register
@@ -68,10 +73,18 @@ def seed_tensor(seed: Any) -> tf.Tensor:
 
 
 def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, float] | None,
-             include_clean: bool = False) -> Callable[[], Callable[..., tf.Tensor]]:
+             include_clean: bool = False, jit_compile: bool = False) -> Callable[[], Callable[..., tf.Tensor]]:
     base_fn = BASE_MAPS[base]
 
     def build() -> Callable[..., tf.Tensor]:
+        # Eagerly, the maps of a chunk are compiled by XLA where that is the device's default; the
+        # loop and the noise stay in graph mode (XLA draws other stateless random numbers, and
+        # XLA while loops were measured slow on CPU). Traced, the caller's graph decides.
+        def base_maps(inputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+            return base_fn(model_fn, inputs, labels)
+
+        maps_fn = tf.function(base_maps, jit_compile=True) if jit_compile and tf.executing_eagerly() else base_maps
+
         def smooth(x: tf.Tensor, y: tf.Tensor, sigma: tf.Tensor, samples: tf.Tensor,
                    seed: tf.Tensor) -> tf.Tensor:
             shape = tf.shape(x)
@@ -89,7 +102,7 @@ def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, floa
                 noisy = x_tiled + sigma * noise
                 if bounds is not None:
                     noisy = tf.clip_by_value(noisy, bounds[0], bounds[1])
-                maps = tf.reshape(base_fn(model_fn, noisy, y_tiled), tf.concat([[chunk], shape], 0))
+                maps = tf.reshape(maps_fn(noisy, y_tiled), tf.concat([[chunk], shape], 0))
                 for j in range(chunk):  # add in sample order: chunk-independent sums
                     weight = tf.cast(first + j < samples, tf.float32)
                     total = total + weight * maps[j]
@@ -98,7 +111,7 @@ def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, floa
             _, total = tf.while_loop(lambda c, total: c < n_chunks, body,
                                      (tf.constant(0, tf.int32), tf.zeros_like(x)))
             if include_clean:  # the unnoised input as one more sample (Noack et al.'s code)
-                return (total + base_fn(model_fn, x, y)) / tf.cast(samples + 1, tf.float32)
+                return (total + maps_fn(x, y)) / tf.cast(samples + 1, tf.float32)
             return total / tf.cast(samples, tf.float32)
 
         return smooth
@@ -180,8 +193,9 @@ def smoothgrad(
     x, y = prepare(x, y, model)
     if clip_to is not None:
         check_in_bounds(x, *clip_to)
-    key = ("smoothgrad", base, size, clip_to) + (("include_clean",) if include_clean else ())
-    fn = compiled(model, key, _builder(model, base, size, clip_to, include_clean))
+    jit = default_jit()
+    key = ("smoothgrad", base, size, clip_to) + (("include_clean",) if include_clean else ()) + (("xla",) if jit else ())
+    fn = compiled(model, key, _builder(model, base, size, clip_to, include_clean, jit))
     maps = fn(x, y, tf.constant(sigma_f, tf.float32), tf.constant(n, tf.int32), seed_t)
     check_map(maps, "smoothgrad")
     return maps

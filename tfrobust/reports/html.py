@@ -148,7 +148,8 @@ def _inline_code(text: str) -> str:
 
 def render_report(*, title: str, meta: Mapping[str, str], counts: Mapping[str, int], seconds: float,
                   items: Sequence[ReportItem], results_html: str, results_link: str | None,
-                  cell_images: Sequence[tuple[str, str]], failed: Sequence[tuple[str, str]]) -> str:
+                  cell_images: Sequence[tuple[str, str]], failed: Sequence[tuple[str, str]],
+                  checks_html: str = "") -> str:
     """The full ``report.html`` page.
 
     Args:
@@ -161,6 +162,7 @@ def render_report(*, title: str, meta: Mapping[str, str], counts: Mapping[str, i
         results_link: relative path of ``results.csv`` (None when missing).
         cell_images: ``(relative path, caption)`` of every PNG under ``cells/``.
         failed: ``(cell id, one-line error)`` of failed and skipped cells.
+        checks_html: the gradient-masking checks section (shown after the facts; "" for none).
     """
     esc = html.escape
     rows = [("study", meta.get("name", "")), ("description", meta.get("description", "")),
@@ -173,6 +175,8 @@ def render_report(*, title: str, meta: Mapping[str, str], counts: Mapping[str, i
                   + (f' <span class="note">({esc(i.status)})</span>' if i.status == "pending" else "") + "</li>"
                   for i in items)
     body = [f"<h1>{esc(title)}</h1>", f'<table class="meta">{meta_table}</table>']
+    if checks_html:
+        body.append(checks_html)
     if toc:
         body.append(f"<h2>Contents</h2><ul>{toc}</ul>")
     body.extend(_item_html(i) for i in items)

@@ -7,7 +7,8 @@ atomically:
 - ``figures/*.png`` and ``tables/*.csv`` + ``tables/*.md`` of the items of the
   study's ``report`` section (ledger meta ``report``, JSON);
 - ``report.html``: the study's facts (name, description, reference, preset,
-  cells per status, compute seconds), each item, all results, and every PNG a
+  cells per status, compute seconds), the gradient-masking flags of its
+  attack cells (their ``checks.csv``), each item, all results, and every PNG a
   cell wrote (never a temp file a killed writer left, see
   :func:`tfrobust.reports.files.is_temp_name`, nor a hidden or empty one), with
   relative links only so the directory stays movable.
@@ -18,6 +19,8 @@ cells yet shows a placeholder, and a misconfigured item an error entry.
 
 from __future__ import annotations
 
+import csv
+import html
 import json
 import os
 from dataclasses import dataclass
@@ -130,6 +133,37 @@ def _cell_images(data: StudyData) -> list[tuple[str, str]]:
     return out
 
 
+def _masking_checks(data: StudyData) -> str:
+    """The gradient-masking checks of the done attack cells (their ``checks.csv``) as HTML; "" if none ran."""
+    rows, ran, cells = [], 0, 0
+    for cell in data.cells:
+        path = data.root / "cells" / str(cell["id"]) / "checks.csv"
+        if cell.get("status") != "done" or not path.is_file():
+            continue
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                found = list(csv.DictReader(handle))
+        except (OSError, csv.Error, UnicodeDecodeError):
+            continue
+        cells += 1
+        label = f"{cell['stage']}: {cell_label(cell.get('grid') or {}, stage=str(cell['stage']))}"
+        for check in found:
+            ran += check.get("status") != "skipped"
+            if check.get("status") == "raised":
+                rows.append([label, check.get("check", ""), check.get("norm", ""), check.get("eps", ""),
+                             check.get("figure", ""), check.get("message", "")])
+    if not cells:
+        return ""
+    summary = (f"{len(rows)} flag(s) raised" if rows else "no flag raised") + \
+        f" in {cells} attack cell(s), {ran} check(s) run (tfrobust.evaluation.masking)"
+    parts = ['<section id="masking-checks"><h2>Gradient-masking checks</h2>',
+             f'<p class="{"error" if rows else "note"}">{html.escape(summary)}</p>']
+    if rows:
+        parts.append(html_table(["cell", "check", "norm", "eps", "figure", "message"], rows))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def write_report(study_dir: str | os.PathLike[str], *, title: str | None = None) -> StudyReport:
     """Builds every report item of a study and writes ``report.html`` (see the module docstring).
 
@@ -159,7 +193,7 @@ def write_report(study_dir: str | os.PathLike[str], *, title: str | None = None)
         meta=data.meta, counts=counts if data.cells else {}, seconds=seconds, items=items,
         results_html=_results_table(data),
         results_link=RESULTS_NAME if (data.root / RESULTS_NAME).is_file() else None,
-        cell_images=_cell_images(data), failed=failed)
+        cell_images=_cell_images(data), failed=failed, checks_html=_masking_checks(data))
     path = atomic_write_text(data.root / REPORT_NAME, page)
     return StudyReport(path=path, items=tuple(items))
 

@@ -153,7 +153,8 @@ def _train_attack(params: Mapping[str, Any]) -> None:
     from tfrobust.attacks import Attack
 
     bounds, shape = _data_facts(params)
-    Attack.from_config(attack, bounds=bounds, input_shape=shape, prefix="method_options.attack")
+    Attack.from_config(attack, bounds=bounds, input_shape=shape,
+                       prefix="method_options.attack").check_trainable("method_options.attack")
 
 
 def _attack_cell(params: Mapping[str, Any], bounds: tuple[float, float], input_shape: tuple[int, ...] | None) -> None:

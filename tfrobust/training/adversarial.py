@@ -75,6 +75,7 @@ class AdversarialModel(RobustModel):
         if attack is None:
             raise ConfigError("attack: adversarial training needs an attack, e.g. {norm: l2, eps: 1.5, steps: 40}")
         resolved = Attack.coerce(attack, prefix="attack")
+        resolved.check_trainable("attack")
         fraction = float(adversarial_fraction)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"adversarial_fraction must be in [0, 1], got {adversarial_fraction!r}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tfrobust.config import ConfigError, check_int
+from tfrobust.evaluation.checklist import check_list
 from tfrobust.registry import ATTACKS, NORMS, register
 from tfrobust.studies.kinds.common import radii
 
@@ -29,6 +30,8 @@ def attack_kind(
     split: Literal["train", "test"] = "test",
     batch_size: int = 256,
     seed: int = 0,
+    checks: str | list[str] = "all",
+    blackbox_queries: int = 1000,
 ) -> Mapping[str, Any]:
     """Robust accuracy of the model trained by the one dependency ``train`` cell.
 
@@ -42,38 +45,54 @@ def attack_kind(
     override ``options`` for that norm, e.g. Noack et al.'s per-norm
     ``step_size_factor``), ``restarts`` (independent attacks per (norm,
     eps); 1), ``limit`` (first N examples; None: all), ``split`` (test),
-    ``batch_size`` (256), ``seed`` (0: data order and attacks). The
-    dataset, its bounds and classes are those the model was trained on (its
-    ``config.yaml``).
+    ``batch_size`` (256), ``seed`` (0: data order and attacks), ``checks``
+    (the gradient-masking checks of :mod:`tfrobust.evaluation.masking`:
+    ``all``, ``none`` or names) and ``blackbox_queries`` (Square's budget in
+    the ``blackbox`` check, 1000). The dataset, its bounds and classes are
+    those the model was trained on (its ``config.yaml``).
 
     Writes ``robust_accuracy.csv`` (the table of
-    :func:`tfrobust.evaluation.robust_accuracy_table`) into ``out_dir``.
+    :func:`tfrobust.evaluation.robust_accuracy_table`, with its ``breaks``
+    and ``flags`` columns) and ``checks.csv`` (every check: status, figure,
+    threshold, message) into ``out_dir``.
 
     Returns:
         ``clean_accuracy``, ``n`` and ``robust_<norm>_<eps>`` (mean over
-        restarts) per (norm, eps); with restarts > 1 also ``robust_worst_<norm>_<eps>``.
+        restarts) per (norm, eps); with restarts > 1 also
+        ``robust_worst_<norm>_<eps>``; ``flags`` (the number of raised
+        checks) and ``flagged`` (``check norm eps`` of each, ``;``-separated).
     """
     norm_list, radii_of, _ = attack_plan({
         "eps": eps, "norms": norms, "attack": attack, "options": options, "norm_options": norm_options,
-        "restarts": restarts, "limit": limit, "batch_size": batch_size, "seed": seed})
+        "restarts": restarts, "limit": limit, "batch_size": batch_size, "seed": seed, "checks": checks,
+        "blackbox_queries": blackbox_queries})
+
+    import pandas as pd
 
     from tfrobust.evaluation import robust_accuracy_table
+    from tfrobust.evaluation.checklist import CHECK_COLUMNS
     from tfrobust.training.rundir import dependency_run
 
     run = dependency_run("attack", deps)
     ds = run.load_split(split, seed=seed, limit=limit, data=run.data_for())
     table = robust_accuracy_table(run.load_model(), ds.pipeline(batch_size), norms=norm_list, eps=radii_of,
                                   bounds=ds.bounds, attack=attack, options=options, norm_options=norm_options,
-                                  restarts=restarts, seed=seed)
-    tmp = out_dir / f".robust_accuracy.csv.tmp{os.getpid()}"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "robust_accuracy.csv")
+                                  restarts=restarts, seed=seed, checks=checks, blackbox_queries=blackbox_queries)
+    found = table.attrs.get("checks", [])
+    for name, frame in (("robust_accuracy.csv", table), ("checks.csv", pd.DataFrame(found, columns=CHECK_COLUMNS))):
+        tmp = out_dir / f".{name}.tmp{os.getpid()}"
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, out_dir / name)
     metrics: dict[str, Any] = {"clean_accuracy": float(table["clean_accuracy"].iloc[0]),
                                "n": int(table["n"].iloc[0])}
     for _, row in table.iterrows():
         metrics[f"robust_{row['norm']}_{row['eps']:g}"] = float(row["robust_accuracy_mean"])
         if row["restarts"] > 1:
             metrics[f"robust_worst_{row['norm']}_{row['eps']:g}"] = float(row["robust_accuracy_worst"])
+    raised = [c for c in found if c["status"] == "raised"]
+    metrics["flags"] = len(raised)
+    metrics["flagged"] = "; ".join(" ".join(str(v) for v in (c["check"], c["norm"], c["eps"]) if v is not None)
+                                   for c in raised)
     return metrics
 
 
@@ -117,6 +136,11 @@ def attack_plan(params: Mapping[str, Any]) -> tuple[list[str], dict[str, list[fl
     check_int(params.get("limit"), name="attack.limit", minimum=1, allow_none=True)
     check_int(params.get("batch_size", 256), name="attack.batch_size", minimum=1)
     check_int(params.get("seed", 0), name="attack.seed", minimum=0)
+    check_int(params.get("blackbox_queries", 1000), name="attack.blackbox_queries", minimum=1)
+    try:
+        check_list(params.get("checks", "all"))
+    except ConfigError as err:
+        raise ConfigError(f"attack.{err}") from None
     return norms, radii_of, options_of
 
 

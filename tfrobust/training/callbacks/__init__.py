@@ -2,9 +2,13 @@
 
 from tfrobust.training.callbacks.best_checkpoint import BestCheckpoint, holdout_split
 from tfrobust.training.callbacks.jacobian_norm import JacobianNorm
-from tfrobust.training.callbacks.robust_accuracy import RobustAccuracy, attacked_correct
+from tfrobust.training.callbacks.robust_accuracy import (
+           RobustAccuracy,
+           attack_outcomes,
+           attacked_correct,
+)
 from tfrobust.training.callbacks.saliency_snapshot import SaliencySnapshot
 from tfrobust.training.callbacks.throughput import Throughput
 
-__all__ = ["BestCheckpoint", "JacobianNorm", "RobustAccuracy", "SaliencySnapshot", "Throughput", "attacked_correct",
-           "holdout_split"]
+__all__ = ["BestCheckpoint", "JacobianNorm", "RobustAccuracy", "SaliencySnapshot", "Throughput", "attack_outcomes",
+           "attacked_correct", "holdout_split"]

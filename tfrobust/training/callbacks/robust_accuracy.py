@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,12 +11,16 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import Attack, call_model
+from tfrobust.attacks.autoattack import CLEAN_WRONG, run_members, suite_members_of
+from tfrobust.attacks.seeds import example_seeds
 from tfrobust.config import ConfigError, check_int
+from tfrobust.registry import ATTACKS
 
-__all__ = ["RobustAccuracy", "attacked_correct"]
+__all__ = ["RobustAccuracy", "attack_outcomes", "attacked_correct", "batches", "evaluation_attack"]
 
 
-def _batches(data: Any, batch_size: int) -> Any:
+def batches(data: Any, batch_size: int) -> Any:
+    """``data`` as ``(x, y)`` batches: a Dataset as it is, a pair of arrays batched by ``batch_size``."""
     if isinstance(data, tf.data.Dataset):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -23,50 +28,101 @@ def _batches(data: Any, batch_size: int) -> Any:
     raise ValueError("data must be a tf.data.Dataset of (x, y) batches or a pair of arrays (x, y)")
 
 
-def attacked_correct(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
-                     seed: Any = 0, batch_size: int = 256, what: str | None = None) -> np.ndarray:
-    """Per-example correctness on attacked inputs.
+def evaluation_attack(attack: Attack) -> Attack:
+    """``attack`` as evaluations run it: with ``early_exit=True`` when the attack has that option and it was not
+    set (PGD then stops spending gradients on points it already broke; docs/architecture.md, Evaluation)."""
+    if "early_exit" in attack.options or "early_exit" not in {o.name for o in ATTACKS[attack.name].options}:
+        return attack
+    return dataclasses.replace(attack, options={**attack.options, "early_exit": True})
+
+
+def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
+                    seed: Any = 0, batch_size: int = 256, standing: Any = None,
+                    what: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example correctness on attacked inputs, and which member of the attack broke each point.
+
+    Only the points that still stand are attacked: those classified correctly
+    and, when ``standing`` is given, marked True there (an evaluation over an
+    eps grid passes the points that survived a smaller radius). Every example
+    gets its own seed, keyed on its position in ``data``
+    (:func:`tfrobust.attacks.seeds.example_seeds`), so the result of a point
+    is the same whichever other points are attacked with it. A suite (an
+    attack with members, such as ``autoattack``) runs its members in order,
+    each on the points the earlier ones left standing.
 
     Args:
-        model_fn: a Keras classifier (run with ``training=False``) or a callable
-            returning logits.
-        data: a ``tf.data.Dataset`` of ``(x, y)`` batches (x within bounds) or a
-            pair of arrays.
+        model_fn: a Keras classifier (run with ``training=False``) or a callable returning logits.
+        data: a ``tf.data.Dataset`` of ``(x, y)`` batches (x within bounds) or a pair of arrays.
         attack: a :class:`tfrobust.attacks.Attack`, its config mapping
             (``{name, norm, eps, bounds, <options>}``) or a
             :class:`tfrobust.attacks.PGD`; ``eps=0`` measures clean accuracy.
         bounds: value range, if the attack does not carry it.
-        seed: attack seed; batch b uses ``[seed, b]`` folded in.
+        seed: the attack seed (an int or a (2,) seed).
         batch_size: batch size when ``data`` is a pair of arrays.
+        standing: optional (N,) bool: attack only these points; the others count as broken.
         what: the images, for the error message (default: clean or
             adversarial images at the attack's norm and eps).
 
     Returns:
-        (N,) bool: whether each example is still classified correctly.
+        ``correct`` (N,) bool, and ``breaker`` (N,) int: the index of the
+        member that broke the point (0 for a single attack), -1 if none did,
+        -2 if the point was not attacked (misclassified clean, or not standing).
 
     Raises:
-        ValueError: a bad attack configuration, or the model's logits are NaN
-            or inf on any scored image (``argmax`` would score it as class 0).
+        ValueError: a bad attack configuration, ``standing`` of the wrong
+            length, or the model's logits are NaN or inf on any scored image
+            (``argmax`` would score it as class 0).
     """
-    attack = Attack.coerce(attack, bounds=bounds)
-    out = []
-    bad = 0
-    for b, (x, y) in enumerate(_batches(data, batch_size)):
-        batch_seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([int(seed), 7919], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64), b)
-        x_adv = attack(model_fn, x, y, seed=batch_seed)
-        logits = call_model(model_fn, x_adv)
-        finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
-        bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
-        pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        out.append(pred.numpy() == np.asarray(y).astype(np.int32))
-    correct = np.concatenate(out) if out else np.zeros((0,), bool)
+    attack = evaluation_attack(Attack.coerce(attack, bounds=bounds))
+    members = suite_members_of(attack)
+    base = tf.random.experimental.stateless_fold_in(
+        tf.constant([int(seed), 7919], tf.int64) if isinstance(seed, (int, np.integer)) else tf.cast(seed, tf.int64),
+        0)
+    mask = None if standing is None else np.asarray(standing, bool).reshape(-1)
+    correct_parts, breaker_parts = [], []
+    bad = offset = 0
+    for x, y in batches(data, batch_size):
+        n = int(x.shape[0])
+        y = np.asarray(y).astype(np.int32).reshape(-1)
+        rows = np.arange(n) if mask is None else np.flatnonzero(mask[offset:offset + n])
+        if mask is not None and offset + n > mask.size:
+            raise ValueError(f"standing has {mask.size} entries but the data has more examples")
+        breaker = np.full(n, CLEAN_WRONG, np.int64)
+        correct = np.zeros(n, bool)
+        if rows.size:
+            sub_x = x if rows.size == n else tf.gather(x, rows)
+            seeds = example_seeds(base, offset + rows)
+            x_adv, codes = run_members(model_fn, sub_x, y[rows], members, seed=seeds)
+            logits = call_model(model_fn, x_adv)
+            finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
+            bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
+            correct[rows] = tf.argmax(logits, axis=-1, output_type=tf.int32).numpy() == y[rows]
+            breaker[rows] = codes
+        correct_parts.append(correct)
+        breaker_parts.append(breaker)
+        offset += n
+    if mask is not None and offset != mask.size:
+        raise ValueError(f"standing has {mask.size} entries but the data has {offset} examples")
+    correct_all = np.concatenate(correct_parts) if correct_parts else np.zeros((0,), bool)
     if bad:
         if what is None:
             what = "clean images" if attack.eps == 0 else f"adversarial images ({attack.norm} eps={attack.eps:g})"
-        raise ValueError(f"model produced non-finite logits on {bad} of {correct.size} {what}; "
+        raise ValueError(f"model produced non-finite logits on {bad} of {correct_all.size} {what}; "
                          "accuracy would score them as class 0 (a diverged or corrupt model?)")
-    return correct
+    breakers = np.concatenate(breaker_parts) if breaker_parts else np.zeros((0,), np.int64)
+    return correct_all, breakers
+
+
+def attacked_correct(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
+                     seed: Any = 0, batch_size: int = 256, what: str | None = None,
+                     standing: Any = None) -> np.ndarray:
+    """Per-example correctness on attacked inputs (:func:`attack_outcomes` without the members).
+
+    Returns:
+        (N,) bool: whether each example is still classified correctly.
+    """
+    return attack_outcomes(model_fn, data, attack, bounds=bounds, seed=seed, batch_size=batch_size,
+                           standing=standing, what=what)[0]
 
 
 class RobustAccuracy(keras.callbacks.Callback):
