@@ -63,6 +63,7 @@ from tfrobust.attacks.norms import Norm, get_norm
 from tfrobust.attacks.objectives import dlr, dlr_targeted, xent
 from tfrobust.attacks.protocol import checked_by
 from tfrobust.attacks.seeds import as_seed, fold, normal, uniform
+from tfrobust.attribution.compile_mode import default_jit
 from tfrobust.attribution.gradient import ModelFn, call_model
 from tfrobust.config import ConfigError, check_int, check_number
 from tfrobust.registry import register
@@ -143,17 +144,6 @@ def check_apgd(*, norm: str, eps: float, bounds: Any, input_shape: Any = None, s
     if geometry.name == "l2":
         check_l2_extent(eps, 2.0 * eps, sign_steps=False)  # the first step has length 2 * eps
     return {"steps": steps, "objective": loss, "restarts": restarts}
-
-
-def _jit(value: bool | None) -> bool:
-    """``jit_compile``: as given, or the device default of :mod:`tfrobust.attacks.pgd` (False without one)."""
-    if value is not None:
-        return bool(value)
-    try:
-        from tfrobust.attacks.pgd import default_jit  # optional until it lands
-    except ImportError:
-        return False
-    return bool(default_jit())
 
 
 def _compiled(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
@@ -371,7 +361,7 @@ def apgd(
         momentum: the weight of the new step against the previous update
             (the paper's alpha; 0 <= momentum <= 1, 1 = no momentum).
         jit_compile: compile the step with XLA; None: the device default
-            (``tfrobust.attacks.pgd.default_jit`` where it exists, else False).
+            (:func:`tfrobust.attacks.pgd.default_jit`).
 
     Returns:
         (N, ...) float32 points with ``||x_adv - x||_p <= eps`` within ``bounds``.
@@ -401,7 +391,7 @@ def apgd(
     if eps == 0.0 or n == 0:
         return tf.identity(x)
 
-    jit = _jit(jit_compile)
+    jit = default_jit() if jit_compile is None else bool(jit_compile)
     features = x.shape[1:]
     key = (type(geometry), loss, lo, hi, tuple(features))
     signatures = _signatures(features)

@@ -63,14 +63,12 @@ iteration) 4.4 s and 8.1 s, so XLA does not pay on CPU.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import pgd as pgd_module
 from tfrobust.attacks.checks import (
     check_bounds,
     check_eps,
@@ -83,7 +81,8 @@ from tfrobust.attacks.checks import (
 from tfrobust.attacks.norms import get_norm
 from tfrobust.attacks.protocol import checked_by
 from tfrobust.attacks.seeds import as_seed, example_seeds, is_per_example
-from tfrobust.attribution.gradient import ModelFn, call_model
+from tfrobust.attribution.compile_mode import default_jit
+from tfrobust.attribution.gradient import ModelFn, call_model, compiled
 from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import register
 
@@ -95,9 +94,6 @@ SQUARE_NORMS = ("linf", "l2")
 SQUARE_LOSSES = ("margin", "ce")
 #: Iterations (out of 10000) after which the window's area fraction halves again.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
-
-# model callable -> {static configuration: compiled function}
-_COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
 def p_schedule(iteration: int, queries: int, p_init: float) -> float:
@@ -330,26 +326,6 @@ def check_square(*, norm: str, eps: float, bounds: Any, input_shape: Any = None,
     return {"queries": queries, "objective": loss}
 
 
-def _resolve_jit(jit_compile: bool | None) -> bool:
-    """``jit_compile``, or for None the measured device default (:func:`tfrobust.attacks.pgd.default_jit`)."""
-    if jit_compile is not None:
-        return bool(jit_compile)
-    default = getattr(pgd_module, "default_jit", None)
-    return bool(default()) if callable(default) else False
-
-
-def _cached(model_fn: ModelFn, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
-    """``tf.function(build(), reduce_retracing=True)``, cached per model callable and ``key``."""
-    try:
-        per_model = _COMPILED.setdefault(model_fn, {})
-    except TypeError:  # not weak-referenceable: compile without caching
-        return tf.function(build(), reduce_retracing=True)
-    fn = per_model.get(key)
-    if fn is None:
-        fn = per_model[key] = tf.function(build(), reduce_retracing=True)
-    return fn
-
-
 def _evaluator(model_fn: ModelFn, shape: tuple[int, ...], loss: str) -> Callable[[], Callable[..., Any]]:
     def build() -> Callable[..., Any]:
         def evaluate(x4: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -473,7 +449,7 @@ def square(
             cross-entropy), minimised.
         jit_compile: compile each iteration's proposal and model call with
             XLA; None: the device default of
-            :func:`tfrobust.attacks.pgd.default_jit` (False without one).
+            :func:`tfrobust.attacks.pgd.default_jit`.
 
     Returns:
         (N, ...) float32 points in the eps-ball and the bounds: ``x`` where
@@ -510,8 +486,8 @@ def square(
         return tf.identity(x)
 
     shape = tuple(int(d) for d in x.shape[1:])
-    jit = _resolve_jit(jit_compile)
-    evaluate = _cached(model_fn, ("square-evaluate", shape, loss), _evaluator(model_fn, shape, loss))
+    jit = default_jit() if jit_compile is None else bool(jit_compile)
+    evaluate = compiled(model_fn, ("square-evaluate", shape, loss), _evaluator(model_fn, shape, loss))
     images = _as_images(x)
     _, clean_fooled = evaluate(images, y)
     rows = tf.where(tf.logical_not(clean_fooled))[:, 0]
@@ -524,7 +500,7 @@ def square(
     standing = tf.logical_not(fooled)
     any_standing = bool(tf.reduce_any(standing))
 
-    iterate = _cached(model_fn, ("square-iterate", shape, norm, loss, eps, lo, hi, jit),
+    iterate = compiled(model_fn, ("square-iterate", shape, norm, loss, eps, lo, hi, jit),
                       _iterator(model_fn, shape, norm, loss, eps, lo, hi, jit))
     _, height, width, _ = images.shape
     patterns: dict[tuple[int, int], tf.Tensor] = {}
