@@ -65,8 +65,8 @@ bench-pgd: install data
 	$(BIN)/python -m pip install --quiet --target benchmarks/.art adversarial-robustness-toolbox
 	PYTHONPATH=benchmarks/.art $(BIN)/python benchmarks/pgd.py --out benchmarks/results
 
-# The evaluation attacks (autoattack suite, APGD, early-exit tables) against ART's (about 15-20 min on 2 cores);
-# ART's AutoAttack also imports multiprocess.
+# The evaluation attacks (autoattack suite, APGD, early-exit tables) against ART's (43 min measured on 2 cores
+# shared with other jobs, load 4-8; --suite-models adversarial saves about 40%); ART's AutoAttack imports multiprocess.
 bench-autoattack: install data
 	$(BIN)/python -m pip install --quiet --target benchmarks/.art adversarial-robustness-toolbox multiprocess
 	PYTHONPATH=benchmarks/.art $(BIN)/python benchmarks/autoattack.py --out benchmarks/results

@@ -1,12 +1,9 @@
 """Benchmark: the evaluation attacks (``autoattack`` suite, ``apgd``, early-exit tables) against ART.
 
 Measures, in one run on the same models, test images and radii (Fashion-MNIST
-in [-1, 1]; the models are trained here, so the run is self-contained):
-
-The model is ``tf_tutorial_mnist_cnn`` by default (``--arch``; ``kim_mnist_cnn``
-costs about 3.4x the multiply-adds, too much for ART's suite in the time
-budget on 2 CPU cores). Part (a) uses 200 test images by default
-(``--suite-images``), part (b) 500.
+in [-1, 1]; ``tf_tutorial_mnist_cnn`` trained here, standard and briefly
+adversarially fine-tuned; ``kim_mnist_cnn`` costs 3.4x the multiply-adds, too
+much for ART's suite on 2 CPU cores), 200 images in (a), 500 in (b):
 
 (a) our ``autoattack`` suite (APGD-CE, then APGD-T with the targeted DLR
     loss, then Square, each member on the points still standing; the
@@ -27,7 +24,6 @@ budget on 2 CPU cores). Part (a) uses 200 test images by default
     radius without ``standing`` (PGD still stops on broken points), and with
     ``early_exit=False`` too (every correctly classified point, K steps, at
     every radius).
-
 (c) PGD-K against K compiled input gradients is measured by
     ``benchmarks/loop_form.py`` (``results/loop_form.json``); not repeated here.
 
@@ -45,7 +41,8 @@ nb_restarts=1)``. Known differences: ART's APGD keeps a point's last
 iterate (ours: the first misclassifying iterate found), and ART's targeted
 "DLR" is its untargeted DLR with the target as label and the gradient
 negated (denominator ``z_1 - z_3``; Croce & Hein's targeted DLR uses
-``z_pi1 - (z_pi3 + z_pi4) / 2``).
+``z_pi1 - (z_pi3 + z_pi4) / 2``); ART's Square predicts every point once
+more per iteration and draws one window position per batch.
 
 Times are medians over ``--repeats`` runs after a warm-up on a few images
 (tracing); ours and ART's are interleaved within each repeat. The machine
@@ -54,13 +51,9 @@ is shared with other jobs (recorded in the JSON). Benchmarks are not tests
 tfrobust: ``make bench-autoattack`` installs it (and ``multiprocess``, which
 ART's AutoAttack imports) into ``benchmarks/.art``.
 
-Usage::
-
-    make bench-autoattack
-    PYTHONPATH=benchmarks/.art .venv/bin/python benchmarks/autoattack.py --out benchmarks/results
-    PYTHONPATH=benchmarks/.art .venv/bin/python benchmarks/autoattack.py --quick --out /tmp/aa
-
-Writes ``<out>/autoattack.json`` and ``<out>/autoattack.md`` (atomically) and prints the tables.
+Usage: ``make bench-autoattack``, or ``PYTHONPATH=benchmarks/.art .venv/bin/python
+benchmarks/autoattack.py --out benchmarks/results`` (``--quick``: a smoke run). Writes
+``<out>/autoattack.json`` and ``<out>/autoattack.md`` (atomically) and prints the tables.
 """
 
 from __future__ import annotations
@@ -433,7 +426,9 @@ def report(summary: dict[str, Any]) -> str:
     """The Markdown report (also printed)."""
     s = summary["settings"]
     lines = ["# tfrobust evaluation attacks vs ART", "",
-             f"{summary['machine']}; ART {summary['art'].get('version')}; wall {summary['wall_seconds']:.0f} s. "
+             f"{summary['machine']} (load average at start/end "
+             f"{summary['load_average_1_5_15_min']['start'][1]:.1f}/{summary['load_average_1_5_15_min']['end'][1]:.1f}"
+             f"); ART {summary['art'].get('version')}; wall {summary['wall_seconds']:.0f} s. "
              f"Times are medians of {s['repeats']} interleaved run(s) after warm-up.", ""]
     for name, res in summary["models"].items():
         lines += [f"## {name} model", "", res["model"], "", f"clean accuracy {res['clean_accuracy']:.4f} "
@@ -548,6 +543,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
+    load_start = os.getloadavg()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     art_info: dict[str, Any] = {"requested": not args.skip_art}
@@ -599,6 +595,7 @@ def main() -> None:
         "loop_form": loop_form_summary(),
         "devices": [d.device_type for d in tf.config.list_physical_devices()],
         "cpu_count": os.cpu_count(),
+        "load_average_1_5_15_min": {"start": list(load_start), "end": list(os.getloadavg())},
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "versions": {**library_versions(), "art": art_info.get("version")},
         "wall_seconds": time.perf_counter() - started,

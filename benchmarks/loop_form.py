@@ -36,7 +36,8 @@ Usage::
     .venv/bin/python benchmarks/loop_form.py --out benchmarks/results
     .venv/bin/python benchmarks/loop_form.py --steps 3 --batches 32 64 --repeats 1 --models mlp  # smoke run
 
-Writes ``<out>/loop_form.json`` (atomically) and prints the tables.
+Writes ``<out>/loop_form.json`` (atomically, after each model, with
+``complete`` false until the end) and prints the tables.
 """
 
 from __future__ import annotations
@@ -347,17 +348,19 @@ def main() -> None:
                    for k in args.models},
         "pgd": [], "smoothgrad": [],
     }
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    path = Path(args.out) / "loop_form.json"
     for key in args.models:
         rows, smooth_rows = bench_model(key, args.batches, args.steps, args.repeats)
         result["pgd"] += rows
         result["smoothgrad"] += smooth_rows
+        atomic_json({**result, "complete": False}, path)  # what is measured so far survives an interruption
     if not args.skip_early_exit:
         result["early_exit"] = bench_early_exit(args.steps, args.repeats, args.data_dir, max(args.batches))
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    atomic_json(result, Path(args.out) / "loop_form.json")
+    atomic_json({**result, "complete": True}, path)
     print_tables(result)
-    print(f"\nwrote {Path(args.out) / 'loop_form.json'} ({result['wall_s']} s)")
+    print(f"\nwrote {path} ({result['wall_s']} s)")
 
 
 if __name__ == "__main__":

@@ -346,7 +346,8 @@ def test_attack_stage_passes_per_norm_options(monkeypatch, tmp_path):
 
     calls = []
 
-    def fake_table(model, data, *, norms, eps, bounds, attack, options, norm_options, restarts, seed):
+    def fake_table(model, data, *, norms, eps, bounds, attack, options, norm_options, restarts, seed, checks,
+                   blackbox_queries):
         calls.append((tuple(norms), eps, attack, options, norm_options, restarts))
         rows = [{"norm": n, "eps": e, "robust_accuracy_mean": 0.5, "robust_accuracy_worst": 0.25, "restarts": restarts,
                  "clean_accuracy": 0.9, "n": 4} for n in norms for e in eps[n]]
@@ -371,7 +372,8 @@ def test_attack_stage_passes_per_norm_options(monkeypatch, tmp_path):
     assert calls == [(("l2", "linf"), {"l2": [pytest.approx(80 / 255)], "linf": [pytest.approx(4 / 255)]}, "pgd",
                       {"steps": 40}, per_norm, 3)]
     assert set(metrics) == {"clean_accuracy", "n", "robust_l2_0.313725", "robust_linf_0.0156863",
-                            "robust_worst_l2_0.313725", "robust_worst_linf_0.0156863"}
+                            "robust_worst_l2_0.313725", "robust_worst_linf_0.0156863", "flags", "flagged"}
+    assert metrics["flags"] == 0 and metrics["flagged"] == ""  # the fake table ran no check
     calls.clear()
     with pytest.raises(ConfigError, match="norm_options"):  # refused before the model or data are read
         run_kind("attack", {**params, "norms": "l2"}, {"model": run}, tmp_path)
@@ -410,6 +412,8 @@ def test_noack_presets_take_steps_within_the_ball(path):
         for cell in cells:
             if cell.kind == "train":
                 _check_train_attack(cell.params)
+            elif cell.kind == "attack" and cell.params.get("attack", "pgd") == "autoattack":
+                assert cell.stage == "autoattack"  # the suite next to PGD (not in the paper); it sizes its own steps
             elif cell.kind == "attack":
                 p = cell.params
                 assert p.get("attack", "pgd") == "pgd"

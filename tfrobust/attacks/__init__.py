@@ -13,6 +13,7 @@
   the points still standing): the evaluation attacks ``apgd``, ``square`` and
   ``autoattack``; they run eagerly only.
 - :mod:`~tfrobust.attacks.seeds`: one seed per batch or per example.
+- :mod:`~tfrobust.attacks.early_exit`: the shrinking-batch loop of PGD's ``early_exit``.
 - :mod:`~tfrobust.attacks.protocol`: the attack protocol
   ``fn(model, x, y, *, norm, eps, bounds, seed=0, **options) -> x_adv`` and
   :class:`Attack`, a registered attack with its options checked once.

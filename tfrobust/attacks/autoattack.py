@@ -183,7 +183,8 @@ def run_members(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
             continue  # the targeted DLR loss needs 4 classes (Croce & Hein's APGD-T is skipped below that)
         sub_x = tf.gather(x, rows)
         sub_y = y[rows]
-        sub_adv = member(model_fn, sub_x, sub_y, seed=seeding.fold(tf.gather(per_example, rows), index))
+        sub_adv = tf.cast(member(model_fn, sub_x, sub_y, seed=seeding.fold(tf.gather(per_example, rows), index)),
+                          tf.float32)  # a plugin attack may return float64 (numpy)
         broken = _predictions(model_fn, sub_adv) != sub_y
         if broken.any():
             hit = rows[broken]

@@ -14,7 +14,9 @@ Batch shapes: in graph mode the batch shrinks to the exact number of
 standing points (one relaxed trace serves every size); under XLA, which
 compiles once per shape, only to the next power of two (the rest padded with
 copies of a standing row, whose results are dropped), so at most ``log2(N)``
-shapes are ever compiled (:func:`compaction_size`).
+shapes are ever compiled (:func:`compaction_size`): one compilation for a new
+batch size cost 1.3 s on ``tf_tutorial_mnist_cnn`` (2 CPU cores,
+``benchmarks/loop_form.py``), as much as about four of its PGD steps at batch 256.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ In graph mode all steps of a restart run in one ``tf.while_loop`` inside one
 compiled function (one trace serves every step count); under XLA one
 compiled step (input gradient, ascent, projection, clipping) is called
 ``steps`` times from Python, as XLA while loops were measured many times
-slower on CPU. On 2 shared CPU cores (PGD-10, batches 128 and 256, five
-architectures) XLA steps cost 1.2x to 1.8x graph mode on every
-convolutional model; the graph loop cost about 1.0x the time of 10 compiled
-input gradients on the convolutional models and 1.1x on the MLP, where calling
-a graph step per call from Python cost 1.2x. With ``early_exit`` the step is
+slower on CPU. On 2 shared CPU cores (PGD-10, batches 128 and 256, four
+CNNs and an MLP) an XLA step per call cost 1.2x to 1.6x the graph loop on
+every CNN; the graph loop cost 0.9x to 1.4x (median 1.0x) the time of 10
+compiled input gradients in the best mode on the CNNs, as did a graph step
+called from Python, and 1.0x to 1.2x on the MLP, where the step per call
+cost 1.1x to 1.35x (its call overhead is not small against a gradient of a
+few milliseconds). With ``early_exit`` the step is
 always called from Python, which then drops the points already broken
 (:mod:`tfrobust.attacks.early_exit`). Inside a traced function
 (``train_step``) the steps are unrolled into the caller's graph and follow
@@ -258,7 +260,7 @@ def _step_builder(model_fn: ModelFn, plan: _Plan, lo: float, hi: float, report: 
                 input_tape.watch(x_adv)
                 logits = call_model(model_fn, x_adv)
                 total = tf.reduce_sum(objective(logits, y, targeted=targeted, kappa=kappa))
-            grad = input_tape.gradient(total, x_adv)
+            grad = input_tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             direction, state = rule.direction(grad, state)
             moved = x_adv + step_size * geometry.normalize_step(direction, l2_step)
             delta = geometry.project(moved - x0, eps)
@@ -425,9 +427,11 @@ def pgd(
             gradients, and a restart attacks only the points still standing.
             Default False: the last iterate (adversarial training and figures
             want it). Eager only: ignored inside a traced function.
-        jit_compile: compile the eager step with XLA; None (default): the
-            measured default of the device, :func:`default_jit`. Ignored
-            inside a traced function.
+        jit_compile: True: an XLA-compiled step, called from Python per
+            step; False: graph mode, all steps in one ``tf.while_loop`` (with
+            ``early_exit``: a step per call); None (default): the measured
+            default of the device, :func:`default_jit`. Ignored inside a
+            traced function.
 
     Returns:
         (N, ...) float32 adversarial examples with ``||x_adv - x||_p <= eps``

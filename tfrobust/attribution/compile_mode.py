@@ -22,9 +22,10 @@ def default_jit(device: str | None = None) -> bool:
     CPU, measured: graph mode. ``benchmarks/loop_form.py`` (results in
     ``benchmarks/results/loop_form.json``; 2 shared CPU cores) timed PGD-10
     and SmoothGrad-16 on five architectures (four CNNs and an MLP) at two
-    batch sizes each. On every CNN, XLA was slower than graph mode: one
-    input gradient 1.2x to 1.8x, PGD 1.2x to 2x, SmoothGrad (an XLA
-    ``tf.while_loop``) 3x to 18x; on the MLP XLA was 0.8x to 1.0x of a few
+    batch sizes each. On every CNN XLA was slower than graph mode: one
+    input gradient 1.2x to 1.7x, PGD 1.2x to 1.6x, SmoothGrad 1.2x to 1.9x
+    (XLA maps in a graph loop; with the whole loop under XLA, measured
+    first, 3x to 18x); on the MLP XLA took 0.85x to 0.95x of a few
     milliseconds, too little to outweigh the CNNs.
 
     GPU: XLA, the earlier default of PGD's step, UNMEASURED: no GPU was

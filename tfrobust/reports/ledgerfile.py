@@ -60,6 +60,24 @@ def check_ledger(conn: sqlite3.Connection, path: Path) -> bool:
     return bool(tables)
 
 
+def _read(path: Path, mode: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve().as_posix()}?mode={mode}", uri=True, timeout=30)
+    except sqlite3.Error as err:
+        raise LedgerError(f"cannot open the study ledger {path}: {' '.join(str(err).split())}") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        if not check_ledger(conn, path):
+            return {}, []
+        meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
+        cells = [dict(r) for r in conn.execute("SELECT * FROM cells ORDER BY rowid")]
+    except sqlite3.DatabaseError as err:  # damage that quick_check let through
+        raise _unreadable(path, " ".join(str(err).split())) from None
+    finally:
+        conn.close()
+    return meta, cells
+
+
 def read_ledger(study_dir: str | os.PathLike[str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Reads a study's ledger read-only.
 
@@ -80,19 +98,14 @@ def read_ledger(study_dir: str | os.PathLike[str]) -> tuple[dict[str, str], list
     if not path.is_file():
         raise _unreadable(path, "not a file")
     try:
-        conn = sqlite3.connect(f"file:{path.resolve().as_posix()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as err:
-        raise LedgerError(f"cannot open the study ledger {path}: {' '.join(str(err).split())}") from None
-    conn.row_factory = sqlite3.Row
-    try:
-        if not check_ledger(conn, path):
-            return {}, []
-        meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
-        cells = [dict(r) for r in conn.execute("SELECT * FROM cells ORDER BY rowid")]
-    except sqlite3.DatabaseError as err:  # damage that quick_check let through
-        raise _unreadable(path, " ".join(str(err).split())) from None
-    finally:
-        conn.close()
+        meta, cells = _read(path, "ro")
+    except LedgerError as err:
+        if "readonly" not in str(err):
+            raise
+        # A writer killed mid-write leaves a write-ahead log whose index must be rebuilt before anyone can
+        # read it, and a read-only connection may not rebuild it: open read-write once (SQLite recovers the
+        # log; no row changes).
+        meta, cells = _read(path, "rw")
     for row in cells:
         for key in ("grid", "params", "metrics"):
             try:

@@ -24,7 +24,12 @@ def batches(data: Any, batch_size: int) -> Any:
     if isinstance(data, tf.data.Dataset):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return tf.data.Dataset.from_tensor_slices((np.asarray(data[0], np.float32), np.asarray(data[1]))).batch(batch_size)
+        # Plain slices, not tf.data: an autotuned pipeline made a short eager loop wait (APGD 2.9x slower,
+        # benchmarks/autoattack.py).
+        x, y = np.asarray(data[0], np.float32), np.asarray(data[1])
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     raise ValueError("data must be a tf.data.Dataset of (x, y) batches or a pair of arrays (x, y)")
 
 
