@@ -51,6 +51,22 @@ def one_line_error(code, err):
     return lines[0]
 
 
+def test_autoattack_table_with_flags(runs, run_cli, tmp_path):
+    """The suite from the command line: a table, the members' breaks and the gradient-masking checks."""
+    out = tmp_path / "aa.csv"
+    code, text, err = run_cli("attack", "--model", runs["ok"], "--attack", "autoattack", "--option", "version=fast",
+                              "--option", "steps=2", "--option", "queries=10", "--norm", "linf", "--eps", "0.05,0.1",
+                              "--limit", "24", "--batch-size", "24", "--out", out)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert list(table["attack"]) == ["autoattack", "autoattack"]
+    assert all(b.startswith("apgd-ce ") and "square " in b for b in table["breaks"])
+    checks = pd.read_csv(tmp_path / "aa.checks.csv")
+    assert set(checks["check"]) == {"blackbox", "monotone", "chance", "convergence", "zero_gradients"}
+    assert ("no flag raised" in text) == (checks["status"] != "raised").all()
+    assert "checks         " in text
+
+
 @pytest.mark.parametrize("args, message", [
     (["--norm", "l2", "--eps", "1e39"], "--eps=1e+39 overflows float32"),
     (["--norm", "linf", "--eps", "0.1,inf"], "--eps must be a finite number"),
