@@ -58,6 +58,7 @@ from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import ATTACKS, register
 
 __all__ = ["CLEAN_WRONG", "ROBUST", "VERSIONS", "autoattack", "check_autoattack", "member_label", "run_members",
+           "run_members_checked",
            "suite_members", "suite_members_of"]
 
 #: version -> the numbers of its members (apgd-ce steps, apgd-t steps, target classes, square queries).
@@ -134,14 +135,18 @@ def check_autoattack(*, norm: str, eps: float, bounds: Any, input_shape: Any = N
             "queries": numbers["queries"] if square else None, "objective": "ce, dlr-targeted"}
 
 
-def _predictions(model_fn: ModelFn, x: tf.Tensor) -> np.ndarray:
+def _predictions(model_fn: ModelFn, x: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes of ``x``, and whether each row's logits are all finite."""
     logits = call_model(model_fn, x)
-    return tf.argmax(logits, axis=-1, output_type=tf.int32).numpy()
+    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
+    return tf.argmax(logits, axis=-1, output_type=tf.int32).numpy(), finite.numpy()
 
 
 def run_members(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
                 seed: Any = 0) -> tuple[tf.Tensor, np.ndarray]:
     """Runs ``members`` in order, each only on the points that every earlier member left correct.
+
+    :func:`run_members_checked` without the finiteness of the logits.
 
     Args:
         model_fn: the classifier (logits).
@@ -156,6 +161,23 @@ def run_members(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
         that broke the point, :data:`ROBUST` (-1) if none did, or
         :data:`CLEAN_WRONG` (-2) for a point misclassified before any attack
         (returned unchanged).
+    """
+    x_adv, breaker, _ = run_members_checked(model_fn, x, y, members, seed=seed)
+    return x_adv, breaker
+
+
+def run_members_checked(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
+                        seed: Any = 0) -> tuple[tf.Tensor, np.ndarray, np.ndarray]:
+    """:func:`run_members`, and whether the logits of each returned point are finite.
+
+    The predictions the suite makes anyway (clean, and after each member)
+    give the finiteness, so a caller that scores ``x_adv`` needs no further
+    forward pass: a point is still correct exactly when its breaker is
+    :data:`ROBUST`.
+
+    Returns:
+        ``x_adv``, ``breaker`` (as :func:`run_members`) and ``finite`` (N,)
+        bool: the model's logits on ``x_adv[i]`` contain no NaN or inf.
     """
     x = tf.convert_to_tensor(x, tf.float32)
     if x.shape.rank is None or x.shape.rank < 2:
@@ -173,8 +195,9 @@ def run_members(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
     x_adv = x
     breaker = np.full(n, ROBUST, np.int64)
     if n == 0:
-        return x_adv, breaker
-    breaker[_predictions(model_fn, x) != y] = CLEAN_WRONG
+        return x_adv, breaker, np.ones(0, bool)
+    predicted, finite = _predictions(model_fn, x)
+    breaker[predicted != y] = CLEAN_WRONG
     for index, member in enumerate(members):
         rows = np.flatnonzero(breaker == ROBUST)
         if rows.size == 0:
@@ -185,12 +208,14 @@ def run_members(model_fn: ModelFn, x: Any, y: Any, members: Sequence[Attack], *,
         sub_y = y[rows]
         sub_adv = tf.cast(member(model_fn, sub_x, sub_y, seed=seeding.fold(tf.gather(per_example, rows), index)),
                           tf.float32)  # a plugin attack may return float64 (numpy)
-        broken = _predictions(model_fn, sub_adv) != sub_y
+        predicted, sub_finite = _predictions(model_fn, sub_adv)
+        broken = predicted != sub_y
         if broken.any():
             hit = rows[broken]
             breaker[hit] = index
+            finite[hit] = sub_finite[broken]
             x_adv = tf.tensor_scatter_nd_update(x_adv, hit[:, None], tf.gather(sub_adv, np.flatnonzero(broken)))
-    return x_adv, breaker
+    return x_adv, breaker, finite
 
 
 @register("attacks", "autoattack")

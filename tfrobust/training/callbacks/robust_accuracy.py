@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import Attack, call_model
-from tfrobust.attacks.autoattack import CLEAN_WRONG, run_members, suite_members_of
+from tfrobust.attacks import Attack
+from tfrobust.attacks.autoattack import CLEAN_WRONG, ROBUST, run_members_checked, suite_members_of
 from tfrobust.attacks.seeds import example_seeds
 from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import ATTACKS
@@ -97,11 +97,11 @@ def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[floa
         if rows.size:
             sub_x = x if rows.size == n else tf.gather(x, rows)
             seeds = example_seeds(base, offset + rows)
-            x_adv, codes = run_members(model_fn, sub_x, y[rows], members, seed=seeds)
-            logits = call_model(model_fn, x_adv)
-            finite = tf.reduce_all(tf.math.is_finite(tf.reshape(logits, [tf.shape(logits)[0], -1])), axis=1)
-            bad += int(tf.size(finite)) - int(tf.math.count_nonzero(finite))
-            correct[rows] = tf.argmax(logits, axis=-1, output_type=tf.int32).numpy() == y[rows]
+            # The suite's own predictions score the points: no further forward pass (docs/architecture.md,
+            # Evaluation).
+            _, codes, finite = run_members_checked(model_fn, sub_x, y[rows], members, seed=seeds)
+            bad += int(finite.size - np.count_nonzero(finite))
+            correct[rows] = codes == ROBUST
             breaker[rows] = codes
         correct_parts.append(correct)
         breaker_parts.append(breaker)
