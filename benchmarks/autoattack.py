@@ -60,9 +60,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,33 +70,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from bench_common import (  # noqa: E402
+    BOUNDS,
+    INPUT_SHAPE,
+    NUM_CLASSES,
+    compile_classifier,
+    import_art,
+    make_predict,
+    median,
+    timed,
+    train_standard,
+)
 
 from tfrobust.attacks import Attack  # noqa: E402
 from tfrobust.attacks.autoattack import VERSIONS  # noqa: E402
 from tfrobust.data import load_dataset  # noqa: E402
 from tfrobust.evaluation import robust_accuracy_table  # noqa: E402
 from tfrobust.models import build_model  # noqa: E402
-from tfrobust.training import AdversarialModel, RobustModel, atomic_json, library_versions  # noqa: E402
+from tfrobust.training import AdversarialModel, atomic_json, library_versions  # noqa: E402
 from tfrobust.training.callbacks import attack_outcomes, attacked_correct  # noqa: E402
 
-BOUNDS = (-1.0, 1.0)
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 TARGET_SPEEDUP = 3.0
 TARGET_ACCURACY_SLACK = 0.005  # ours may be at most 0.5 points above ART
 SUITE_LABELS = ("apgd-ce", "apgd-t", "square")
 MACHINE = "2 CPU cores, shared with other jobs (other helpers' builds and tests) while measured"
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds for ``fn()`` (which must return numpy, i.e. force completion), and its result."""
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def as_dataset(x: np.ndarray, y: np.ndarray, batch: int) -> tf.data.Dataset:
@@ -115,15 +110,6 @@ def as_dataset(x: np.ndarray, y: np.ndarray, batch: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).with_options(options)
 
 
-def make_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    fn = tf.function(lambda x: tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32))
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([fn(tf.constant(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
-
-    return predict
-
-
 def perturbation(x_adv: np.ndarray, x: np.ndarray, norm: str) -> float:
     """The largest perturbation in ``norm`` over the batch."""
     delta = (x_adv - x).reshape(len(x), -1)
@@ -132,28 +118,18 @@ def perturbation(x_adv: np.ndarray, x: np.ndarray, norm: str) -> float:
 
 
 # -------------------------------------------------------------------- models
-def compile_model(model: keras.Model) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-
-
 def train_models(args: argparse.Namespace) -> dict[str, tuple[keras.Model, str]]:
     """A standard model, and (``--adv-epochs`` > 0) one fine-tuned from it with PGD adversarial training."""
-    keras.utils.set_random_seed(0)
-    train = load_dataset("fashion_mnist", "train", bounds=BOUNDS, limit=args.train_images, data_dir=args.data_dir)
-    base = build_model(args.arch, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES)
-    model = RobustModel(base)
-    compile_model(model)
-    print(f"training {args.arch}: {args.epochs} epoch(s) on {len(train.y)} images", flush=True)
-    seconds, _ = timed(lambda: model.fit(train.pipeline(128, shuffle=True, seed=0), epochs=args.epochs, verbose=2))
-    models = {"standard": (base, f"{args.arch}, standard training: {args.epochs} epoch(s) on {len(train.y)} "
+    base, seconds, images = train_standard(args.arch, images=args.train_images, epochs=args.epochs,
+                                           data_dir=args.data_dir)
+    models = {"standard": (base, f"{args.arch}, standard training: {args.epochs} epoch(s) on {images} "
                                  f"images, Adam 1e-3, batch 128 ({seconds:.0f} s)")}
     if args.adv_epochs > 0:
         robust_base = build_model(args.arch, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES)
         robust_base.set_weights(base.get_weights())
         attack = {"name": "pgd", "norm": "linf", "eps": args.adv_eps, "steps": args.adv_steps, "bounds": BOUNDS}
         adversarial = AdversarialModel(robust_base, attack=attack, track_clean=False)
-        compile_model(adversarial)
+        compile_classifier(adversarial)
         subset = load_dataset("fashion_mnist", "train", bounds=BOUNDS, limit=args.adv_images, data_dir=args.data_dir)
         print(f"adversarial fine-tuning: {args.adv_epochs} epoch(s) of PGD-{args.adv_steps} linf eps "
               f"{args.adv_eps:g} on {len(subset.y)} images", flush=True)
@@ -166,19 +142,6 @@ def train_models(args: argparse.Namespace) -> dict[str, tuple[keras.Model, str]]
 
 
 # ----------------------------------------------------------------------- ART
-def import_art() -> tuple[Any, str | None]:
-    """The ``art`` module, or None and the reason."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "PyTorch not found" etc.
-            import art
-            import multiprocess  # noqa: F401  (ART's AutoAttack.generate imports it)
-            from art.attacks.evasion import AutoAttack  # noqa: F401
-    except Exception as err:  # ImportError, or a failure inside ART's own imports
-        return None, f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    return art, None
-
-
 def art_classifier(model: keras.Model) -> Any:
     from art.estimators.classification import TensorFlowV2Classifier
 
@@ -550,7 +513,7 @@ def main() -> None:
     if args.skip_art:
         art_info.update(available=False, reason="--skip-art")
     else:
-        art, reason = import_art()
+        art, reason = import_art("multiprocess", "art.attacks.evasion")  # ART's AutoAttack imports multiprocess
         if art is None:
             art_info.update(available=False, reason=f"cannot import ART ({reason}); run `make bench-autoattack`")
             print(f"ART comparison skipped: {art_info['reason']}", flush=True)

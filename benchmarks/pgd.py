@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +46,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from bench_common import (  # noqa: E402
+    BOUNDS,
+    INPUT_SHAPE,
+    NUM_CLASSES,
+    import_art,
+    make_predict,
+    median,
+    timed,
+    train_standard,
+)
 
 from tfrobust.attacks import PGD, pgd  # noqa: E402
 from tfrobust.data import load_dataset  # noqa: E402
@@ -60,25 +68,11 @@ from tfrobust.training import (  # noqa: E402
     load_model,
 )
 
-BOUNDS = (-1.0, 1.0)
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 DEFAULT_MODEL = Path("benchmarks/results/kim_fmnist_graph/model.keras")
 NORMS = {"linf": 0.1, "l2": 2.0}  # eps on [-1, 1] data (linf 0.1: Kim et al.'s scale)
 TARGET_GRADIENT_RATIO = 1.1
 TARGET_ART_SPEEDUP = 3.0
 TARGET_TRAIN_SLACK = 1.15
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds for ``fn()``; ``fn`` must return numpy (i.e. force completion)."""
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 # --------------------------------------------------------------------- model
@@ -90,13 +84,7 @@ def get_model(path: str | None, data_dir: str | None) -> tuple[keras.Model, str]
     if path:
         raise SystemExit(f"error: no model file at {path}")
     print(f"no model at {DEFAULT_MODEL}: training kim_mnist_cnn for 1 epoch on 6000 images", flush=True)
-    keras.utils.set_random_seed(0)
-    train = load_dataset("fashion_mnist", "train", bounds=BOUNDS, limit=6000, data_dir=data_dir)
-    base = build_model("kim_mnist_cnn", input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES)
-    model = RobustModel(base)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train.pipeline(128, shuffle=True, seed=0), epochs=1, verbose=2)
+    base, _, _ = train_standard("kim_mnist_cnn", images=6000, epochs=1, data_dir=data_dir)
     return base, "trained here: 1 epoch, 6000 images, Adam 1e-3"
 
 
@@ -114,35 +102,11 @@ def make_input_gradient(model: keras.Model, jit_compile: bool = False) -> Callab
     return input_gradient
 
 
-def make_predict(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    @tf.function
-    def predict(x: tf.Tensor) -> tf.Tensor:
-        return tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32)
-
-    return predict
-
-
-def accuracy(predict: Callable[[tf.Tensor], tf.Tensor], x: np.ndarray, y: np.ndarray, batch: int) -> float:
-    hits = 0
-    for i in range(0, len(x), batch):
-        hits += int(np.sum(predict(tf.constant(x[i:i + batch])).numpy() == y[i:i + batch]))
-    return hits / len(x)
+def accuracy(predict: Callable[[Any], np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(predict(x) == y))
 
 
 # ----------------------------------------------------------------------- ART
-def import_art() -> tuple[Any, str | None]:
-    """The ``art`` module, or None and the reason."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "PyTorch not found" etc.
-            import art
-            from art.attacks.evasion import ProjectedGradientDescent  # noqa: F401
-            from art.estimators.classification import TensorFlowV2Classifier  # noqa: F401
-    except Exception as err:  # ImportError, or a failure inside ART's own imports
-        return None, f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    return art, None
-
-
 def make_art_attacks(model: keras.Model, steps: int, batch: int) -> dict[str, Any]:
     from art.attacks.evasion import ProjectedGradientDescent
     from art.estimators.classification import TensorFlowV2Classifier
@@ -228,7 +192,7 @@ def bench_attacks(model: keras.Model, x: np.ndarray, y: np.ndarray, *, steps: in
     art_error = None
     warmup["gradients"], _ = timed(lambda: input_gradient(xb[0], yb[0]).numpy())
     warmup["gradients_xla"], _ = timed(lambda: input_gradient_xla(xb[0], yb[0]).numpy())
-    predict(xb[0]).numpy()
+    predict(xb[0])
     for norm in NORMS:
         warmup[f"ours_{norm}"], _ = timed(lambda norm=norm: pgd(
             model, xb[0], yb[0], norm=norm, eps=NORMS[norm], steps=2, bounds=BOUNDS, seed=0).numpy())
@@ -251,14 +215,14 @@ def bench_attacks(model: keras.Model, x: np.ndarray, y: np.ndarray, *, steps: in
             times[name].append(seconds)
             if not name.startswith("gradients"):
                 check_adversarial(name, out, x)
-                robust[name].append(accuracy(predict, out, y, batch))
+                robust[name].append(accuracy(predict, out, y))
             print(f"  repeat {r + 1}/{repeats} {name:<10} {seconds:7.2f} s", flush=True)
 
     n = n_batches * batch
     result: dict[str, Any] = {
         "art_error": art_error,
         "examples": n,
-        "clean_accuracy": accuracy(predict, x, y, batch),
+        "clean_accuracy": accuracy(predict, x, y),
         "warmup_seconds": warmup,
         "seconds": {name: {"median": median(v), "all": v} for name, v in times.items()},
     }
@@ -419,7 +383,7 @@ def main() -> None:
     if args.skip_art:
         art_info.update(available=False, reason="--skip-art")
     else:
-        art, reason = import_art()
+        art, reason = import_art("art.attacks.evasion", "art.estimators.classification")
         if art is None:
             art_info.update(available=False, reason=f"cannot import ART ({reason}); run `make bench-pgd`")
         else:
