@@ -19,6 +19,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tfrobust.attribution.classifier import as_classifier
+
 __all__ = ["check_bounds", "check_finite", "check_in_bounds", "check_labels", "num_logits"]
 
 # model callable -> number of logits K (found once per model)
@@ -119,10 +121,14 @@ def num_logits(model_fn: Any, x: tf.Tensor) -> int | None:
 
     From a Keras model's output shape, else by tracing (not running) one
     call on ``x``'s shape; cached per model callable. None if unknown.
+    A model with several outputs or inputs, or a final softmax, is read
+    through :func:`tfrobust.attribution.classifier.as_classifier`.
 
     Raises:
-        ValueError: the model does not return (N, K) logits.
+        ValueError: the model does not return (N, K) logits, or its logits
+            are ambiguous (several outputs) or probabilities (a fused softmax).
     """
+    model_fn = as_classifier(model_fn)
     try:
         cached = _NUM_LOGITS.get(model_fn)
     except TypeError:  # not weak-referenceable

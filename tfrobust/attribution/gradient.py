@@ -18,13 +18,14 @@ skipped.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from tfrobust.attribution.checks import check_finite, check_labels, num_logits
+from tfrobust.attribution.classifier import as_classifier
 from tfrobust.registry import register
 
 __all__ = ["BASE_MAPS", "cached_functions", "call_model", "check_map", "compiled", "gradient", "gradient_input",
@@ -42,7 +43,12 @@ def call_model(model_fn: ModelFn, x: tf.Tensor) -> tf.Tensor:
 
     The home of the model call of attributions and attacks: ``attacks``
     builds on this layer (docs/architecture.md, Layers) and imports it.
+    A functional model is called through
+    :func:`~tfrobust.attribution.classifier.as_classifier` (one named or
+    dict input, a separate final softmax removed); one with several outputs
+    must be wrapped with ``as_classifier(model, logits=...)`` first.
     """
+    model_fn = as_classifier(model_fn)
     if isinstance(model_fn, keras.layers.Layer):
         return model_fn(x, training=False)
     return model_fn(x)
@@ -86,6 +92,9 @@ def prepare(x: Any, y: Any, model: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
         ValueError: ``x`` is not a finite batch, or ``y`` does not match it
             or is not a valid label (one line, naming the argument).
     """
+    if isinstance(x, Mapping):
+        raise ValueError(f"x must be one (N, ...) array, got a dict with keys {sorted(x)}; pass the image array "
+                         "and choose the model's input with as_classifier(model, inputs=<name>)")
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.convert_to_tensor(y)
     if x.shape.rank is None or x.shape.rank < 2:

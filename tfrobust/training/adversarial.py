@@ -40,7 +40,8 @@ class AdversarialModel(RobustModel):
     ``val_robust_accuracy``).
 
     Args:
-        base: a Keras classifier returning logits.
+        base: a Keras classifier returning logits (several outputs or inputs:
+            choose with ``logits=``/``inputs=``, see :class:`RobustModel`).
         attack: the attack in config form, ``{name: pgd, norm: l2, eps: 1.5,
             bounds: [0, 1], steps: 40, ...}``: ``name`` (default ``pgd``) picks
             a registered attack, ``norm``/``eps``/``bounds`` are its threat
@@ -112,7 +113,7 @@ class AdversarialModel(RobustModel):
     def training_inputs(self, x: Any, y: Any) -> Any:
         """Attacks (a share of) the batch with the model in inference mode."""
         if self.track_clean:
-            clean_logits = self.base(x, training=False)
+            clean_logits = self.logits_of(x, training=False)
             clean_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=tf.cast(y, tf.int32), logits=clean_logits)
             self.clean_loss_tracker.update_state(clean_loss)
@@ -121,11 +122,24 @@ class AdversarialModel(RobustModel):
             return x
         seed = self.step_seed(self.attack_seed)
         if self.adversarial_fraction == 1.0:
-            return self.attack(self.base, x, y, seed=seed)
+            return self.attack(self.attack_target(), x, y, seed=seed)
         n = tf.shape(x)[0]
         k = tf.cast(tf.round(self.adversarial_fraction * tf.cast(n, tf.float32)), tf.int32)
-        attacked = self.attack(self.base, x[:k], y[:k], seed=seed)
+        attacked = self.attack(self._fraction_target(k), x[:k], y[:k], seed=seed)
         return tf.concat([attacked, x[k:]], axis=0)
+
+    def _fraction_target(self, k: Any) -> Any:
+        """The attack target for the first ``k`` examples (the batch's other inputs sliced alike)."""
+        rest = self._view_state.rest
+        if not rest:
+            return self.attack_target()
+        sliced = {name: value[:k] for name, value in rest.items()}
+        view = self.classifier_view
+
+        def logits(image: Any) -> Any:
+            return view.logits(image, sliced, training=False)
+
+        return logits
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

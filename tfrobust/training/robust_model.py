@@ -22,16 +22,32 @@ run's seed and the data's bounds), :meth:`RobustModel.check_input_shape` and
 Works with ``fit``, callbacks, eager, graph and ``jit_compile`` execution and
 under a ``tf.distribute`` strategy (regularization terms are scaled for the
 number of replicas exactly as Keras scales the compiled loss).
+
+Any reasonable classifier (C2): ``logits=``/``inputs=`` choose the logits
+output and the image input of a functional base with several outputs or
+named inputs (:class:`tfrobust.attribution.classifier.ClassifierView`). A
+batch's ``x`` may be a dict (the image key is attacked / regularized, the
+other inputs pass through unchanged); ``y`` may be int labels, one-hot labels
+(compile with ``CategoricalCrossentropy``), or a dict keyed by output name,
+in which case the compiled loss and metrics see every output ``y`` names
+(compile them as dicts, as for the base itself) and the logits output's
+labels drive the attack; ``(x, y, sample_weight)`` batches weight the
+compiled loss. The hooks below always receive the image tensor and (N,) int
+labels. A base that ends in a separate softmax is trained with its own
+outputs (the loss it was compiled for) and attacked on the pre-softmax
+logits; one with a softmax fused into its last layer is refused.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from tfrobust.attribution.classifier import ClassifierView
 from tfrobust.registry import keywords_of, register
 
 __all__ = ["RobustModel", "scale_loss_for_distribution", "unscale_loss_for_distribution"]
@@ -53,6 +69,22 @@ def unscale_loss_for_distribution(value: tf.Tensor) -> tf.Tensor:
     return value if n == 1 else value * tf.cast(n, value.dtype)
 
 
+class _ViewState:
+    """Untracked per-wrapper state: the classifier view and the current batch's other inputs (per thread)."""
+
+    def __init__(self, view: ClassifierView) -> None:
+        self.view = view
+        self.local = threading.local()
+
+    @property
+    def rest(self) -> dict[str, Any]:
+        return getattr(self.local, "rest", None) or {}
+
+    @rest.setter
+    def rest(self, value: dict[str, Any]) -> None:
+        self.local.rest = value
+
+
 @register("methods", "standard")
 @keras.saving.register_keras_serializable(package="tfrobust")
 class RobustModel(keras.Model):
@@ -64,8 +96,16 @@ class RobustModel(keras.Model):
 
     Args:
         base: an uncompiled or compiled ``keras.Model`` mapping inputs in the
-            data's bounds to logits ``(N, num_classes)``.
+            data's bounds to logits ``(N, num_classes)``; a functional model
+            may have several outputs and named/dict inputs (choose below).
+        logits: the output that holds the logits, by name or index, when
+            ``base`` has several outputs.
+        inputs: the image input, by name, when ``base`` has several inputs.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
+
+    Raises:
+        ValueError: ``base`` is not a Keras model, has several outputs (or
+            inputs) and no choice, or ends in a fused softmax (one line).
 
     Example:
         >>> robust = RobustModel(build_model("kim_mnist_cnn", input_shape=(28, 28, 1), num_classes=10))
@@ -90,11 +130,15 @@ class RobustModel(keras.Model):
     #: methods contract suite (tests/training/test_method_contract.py) builds each method with them.
     example_options: Mapping[str, Any] = {}
 
-    def __init__(self, base: keras.Model, **kwargs: Any) -> None:
+    def __init__(self, base: keras.Model, *, logits: str | int | None = None, inputs: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(base, keras.Model):
             raise ValueError(f"base must be a keras.Model, got {type(base).__name__}")
         self.base = base
+        self.logits_choice = logits
+        self.inputs_choice = inputs
+        self._view_state = _ViewState(ClassifierView(base, logits=logits, inputs=inputs))
         if base.built:  # e.g. a functional model: the wrapper needs no data to build
             self.built = True
         self.extra_trackers = {
@@ -232,29 +276,75 @@ class RobustModel(keras.Model):
                    else tf.constant(0, tf.int64))
         return tf.stack([tf.constant(seed, tf.int64), counter * 1024 + replica])
 
+    # ------------------------------------------------------ the classifier
+    @property
+    def classifier_view(self) -> ClassifierView:
+        """How this wrapper reads its base: image input, logits output (:class:`ClassifierView`)."""
+        return self._view_state.view
+
+    @property
+    def classifier(self) -> keras.Model:
+        """The base's logits as a model of the image alone (shares the base's weights); what ``export`` serves.
+
+        When the logits also depend on other inputs, a model of all inputs (a dict) to the logits.
+        """
+        return self.classifier_view.export_model()
+
+    def logits_of(self, x: Any, *, training: bool = False) -> Any:
+        """The chosen logits of images ``x`` (the current batch's other inputs, if any, pass through)."""
+        return self.classifier_view.logits(x, self._view_state.rest, training=training)
+
+    def attack_target(self) -> Any:
+        """``image -> logits`` in inference mode for attacks on the current batch (hooks run inside a step)."""
+        return self.classifier_view.logits_fn(self._view_state.rest)
+
+    def export(self, filepath: Any, format: str = "tf_saved_model", verbose: Any = None,  # noqa: A002 - Keras name
+               input_signature: Any = None, **kwargs: Any) -> None:
+        """Exports the base's logits model (``serving_default``: image -> logits), as ``keras.Model.export``.
+
+        The wrapper itself is a training device; what serves is :attr:`classifier`.
+        """
+        self.classifier.export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
+    def _unpack(self, data: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """``(image, y, labels, sample_weight, side)`` of a batch; sets the batch's other inputs."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, side = self.split_inputs(x)
+        image, rest = self.classifier_view.split(x)
+        self._view_state.rest = rest
+        return image, y, self.classifier_view.labels(y), sample_weight, side
+
     # ------------------------------------------------------------- template
     def _forward(self, x: Any, y: Any) -> tuple[Any, tuple[Any, ...]]:
         """Training-mode logits and, when the subclass asks, input gradients."""
-        if type(self).input_gradient_objectives is RobustModel.input_gradient_objectives:
-            return self(x, training=True), ()
-        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as input_tape:
-            input_tape.watch(x)
-            logits = self(x, training=True)
-            objectives = tuple(self.input_gradient_objectives(logits, y))
-        if not objectives:
-            return logits, ()
-        gradients = tuple(input_tape.gradient(objective, x) for objective in objectives)
-        del input_tape
+        _, logits, gradients = self._forward_outputs(x, y)
         return logits, gradients
 
+    def _forward_outputs(self, x: Any, y: Any) -> tuple[Any, Any, tuple[Any, ...]]:
+        """Training-mode outputs (by name), logits and, when the subclass asks, input gradients."""
+        image, _ = self.split_inputs(x)
+        view, rest = self.classifier_view, self._view_state.rest
+        if type(self).input_gradient_objectives is RobustModel.input_gradient_objectives:
+            outputs, logits = view.forward(image, rest, training=True)
+            return outputs, logits, ()
+        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as input_tape:
+            input_tape.watch(image)
+            outputs, logits = view.forward(image, rest, training=True)
+            objectives = tuple(self.input_gradient_objectives(logits, y))
+        if not objectives:
+            return outputs, logits, ()
+        gradients = tuple(input_tape.gradient(objective, image) for objective in objectives)
+        del input_tape
+        return outputs, logits, gradients
+
     def train_step(self, data: Any) -> dict[str, Any]:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, side = self.split_inputs(x)
+        x, y_raw, y, sample_weight, side = self._unpack(data)
         x_train = self.training_inputs(x, y)
         with tf.GradientTape() as weight_tape:
-            logits, input_gradients = self._forward(x_train, y)
+            outputs, logits, input_gradients = self._forward_outputs(x_train, y)
+            y_pred = self.classifier_view.loss_view(outputs, y_raw)
             loss = self.compute_loss(
-                x=x_train, y=y, y_pred=logits, sample_weight=sample_weight, training=True
+                x=x_train, y=y_raw, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
             context: dict[str, Any] = {}
             if input_gradients:
@@ -282,12 +372,15 @@ class RobustModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         for name, value in values.items():
             self.extra_trackers[name].update_state(value)
-        return self.compute_metrics(x_train, y, logits, sample_weight=sample_weight)
+        return self.compute_metrics(x_train, y_raw, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = self.split_inputs(x)
-        logs = super().test_step(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+        x, y_raw, y, sample_weight, _ = self._unpack(data)
+        outputs, _ = self.classifier_view.forward(x, self._view_state.rest, training=False)
+        y_pred = self.classifier_view.loss_view(outputs, y_raw)
+        loss = self.compute_loss(x=x, y=y_raw, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(y)[0])
+        logs = self.compute_metrics(x, y_raw, y_pred, sample_weight=sample_weight)
         hidden = set(self.train_only_metric_names) | set(self.extra_trackers)
         return {name: value for name, value in logs.items() if name not in hidden}
 
@@ -295,6 +388,10 @@ class RobustModel(keras.Model):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["base"] = keras.saving.serialize_keras_object(self.base)
+        if self.logits_choice is not None:
+            config["logits"] = self.logits_choice
+        if self.inputs_choice is not None:
+            config["inputs"] = self.inputs_choice
         return config
 
     @classmethod

@@ -152,7 +152,7 @@ class TradesModel(RobustModel):
     def training_inputs(self, x: Any, y: Any) -> Any:
         """``(x, x')``: the clean batch (its cross-entropy is the loss) and its KL worst case."""
         del y
-        x_adv = maximize_kl(self.base, x, norm=self.norm, eps=self.eps, steps=self.steps, step_size=self.step_size,
+        x_adv = maximize_kl(self.attack_target(), x, norm=self.norm, eps=self.eps, steps=self.steps, step_size=self.step_size,
                             start_sigma=self.start_sigma, bounds=self.bounds, seed=self.step_seed(self.trades_seed))
         return x, x_adv
 
@@ -160,7 +160,7 @@ class TradesModel(RobustModel):
         """``beta * mean_i KL(p(x_i) || p(x'_i))`` with both passes in training mode."""
         del y, context
         _, x_adv = self.split_inputs(x)
-        kl = tf.reduce_mean(kl_divergence(logits, self.base(x_adv, training=True)))
+        kl = tf.reduce_mean(kl_divergence(logits, self.logits_of(x_adv, training=True)))
         return {"trades_penalty": self.beta * kl, "trades_kl": kl}
 
     def run_record(self) -> dict[str, Any]:
