@@ -89,6 +89,23 @@ def test_saliency_snapshot_writes_png_and_tensorboard(tmp_path):
     assert tags == {"saliency/inputs", "saliency/logit_gradient"}
 
 
+def test_saliency_snapshot_tensorboard_only(tmp_path):
+    """out_dir=None: no PNG, the images go to TensorBoard only (as tf.summary.image with tensorboard installed)."""
+    model = frozen_linear()
+    cb = SaliencySnapshot(X, Y, out_dir=None, log_dir=tmp_path / "tb", max_images=2)
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[cb])
+    assert cb.paths == [] and sorted(p.name for p in tmp_path.iterdir()) == ["tb"]
+    (event_file,) = glob.glob(str(tmp_path / "tb" / "events.out.tfevents*"))
+    steps = {}
+    for event in tf.compat.v1.train.summary_iterator(event_file):
+        for value in event.summary.value:
+            assert value.metadata.plugin_data.plugin_name == "images"
+            steps.setdefault(value.tag, []).append(event.step)
+            width, height, *pngs = tf.make_ndarray(value.tensor)
+            assert (int(width), int(height), len(pngs)) == (3, 3, 2) and all(p[:4] == b"\x89PNG" for p in pngs)
+    assert steps == {"saliency/inputs": [1], "saliency/logit_gradient": [1, 2]}
+
+
 def test_saliency_snapshot_every_and_options(tmp_path):
     model = frozen_linear()
     cb = SaliencySnapshot(X[:, :, :, 0], Y, out_dir=tmp_path, method="smoothgrad", every=2,
@@ -136,7 +153,8 @@ def test_jacobian_norm_bad_arguments(kwargs, match):
     ({"method": "smoothgrad", "options": {"samples": "many"}}, "option samples of attribution 'smoothgrad'"),
     ({"y": Y[:3]}, "y must"),
     ({"x": np.zeros((8, 1, 2, 2, 1))}, "x must"),
-    ({"out_dir": None}, "out_dir"),
+    ({"out_dir": None}, "needs out_dir .PNGs., log_dir"),
+    ({"out_dir": ""}, "out_dir must be a directory path or None"),
 ])
 def test_saliency_snapshot_bad_arguments(tmp_path, kwargs, match):
     args = {"x": X, "y": Y, "out_dir": tmp_path, **kwargs}

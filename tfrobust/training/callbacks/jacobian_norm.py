@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 
 from tfrobust.attribution import cosine, logit_gradient, logit_jacobian_norms
 from tfrobust.config import check_int
+from tfrobust.training.callbacks.epoch_logs import EpochLogCallback, classifier_of
 
 __all__ = ["JacobianNorm", "as_labels"]
 
@@ -34,7 +34,7 @@ def as_labels(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya.astype(np.int32)
 
 
-class JacobianNorm(keras.callbacks.Callback):
+class JacobianNorm(EpochLogCallback):
     """Logs Jacobian-slice norms (Noack Fig. 4) and target cosines (Fig. 3) each epoch.
 
     On the end of every ``every``-th epoch, on the held-out ``(x, y)``, adds
@@ -48,14 +48,15 @@ class JacobianNorm(keras.callbacks.Callback):
       ``J_c(x)`` and the target map of each example (0 for zero maps).
 
     With the default prefix the keys are ``jacobian_label_norm``,
-    ``jacobian_other_norm`` and ``jacobian_target_cosine``. Put this callback
-    BEFORE ``CSVLogger`` (and any other logger) in the ``callbacks`` list:
-    Keras calls callbacks in order, so loggers placed earlier never see the
-    keys. Epochs off the ``every`` grid add no keys (``CSVLogger`` then writes
-    an empty cell; ``History`` lists only the epochs that had them).
+    ``jacobian_other_norm`` and ``jacobian_target_cosine``. The values reach
+    every callback of ``fit`` whatever its place in the ``callbacks`` list
+    (:mod:`tfrobust.training.callbacks.epoch_logs`); outside ``fit`` nothing
+    is measured. Epochs off the ``every`` grid add no keys (``History`` lists
+    only the epochs that had them; ``CSVLogger`` fixes its columns at the
+    first epoch, so it logs them only with ``every=1``).
 
-    Works with any ``fit``: a wrapper exposing the classifier as ``.base``
-    (``tfrobust.training.RobustModel``) is measured through ``.base``, any
+    Works with any ``fit``: a wrapper (``tfrobust.training.RobustModel``) is
+    measured through its ``classifier`` (the logits of the image input), any
     other ``keras.Model`` directly; the model runs with ``training=False``.
 
     Args:
@@ -102,9 +103,7 @@ class JacobianNorm(keras.callbacks.Callback):
             out[f"{self.prefix}_target_cosine"] = float(np.mean(np.concatenate(cos)))
         return out
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.every:
-            return
-        self.last = self.measure(getattr(self.model, "base", self.model))
-        if logs is not None:
-            logs.update(self.last)
+    def compute(self, model: Any) -> dict[str, float]:
+        """The values of ``model`` (a wrapper is measured through ``.base``); also kept in ``last``."""
+        self.last = self.measure(classifier_of(model))
+        return self.last

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -15,6 +14,7 @@ from tfrobust.attacks.autoattack import CLEAN_WRONG, ROBUST, run_members_checked
 from tfrobust.attacks.seeds import example_seeds
 from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import ATTACKS
+from tfrobust.training.callbacks.epoch_logs import EpochLogCallback
 
 __all__ = ["RobustAccuracy", "attack_outcomes", "attacked_correct", "batches", "evaluation_attack"]
 
@@ -43,7 +43,7 @@ def evaluation_attack(attack: Attack) -> Attack:
 
 def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
                     seed: Any = 0, batch_size: int = 256, standing: Any = None,
-                    what: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    what: str | None = None, view: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-example correctness on attacked inputs, and which member of the attack broke each point.
 
     Only the points that still stand are attacked: those classified correctly
@@ -67,6 +67,12 @@ def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[floa
         standing: optional (N,) bool: attack only these points; the others count as broken.
         what: the images, for the error message (default: clean or
             adversarial images at the attack's norm and eps).
+        view: a :class:`tfrobust.attribution.classifier.ClassifierView` of
+            a model with named inputs or several outputs: batches may then
+            hold a dict ``x`` (its image input is attacked through
+            ``model_fn``, the view's classifier; the logits must not depend on
+            the other inputs) and a dict ``y`` (the logits output's labels
+            count). Labels may be int (N,) or one-hot (N, K) either way.
 
     Returns:
         ``correct`` (N,) bool, and ``breaker`` (N,) int: the index of the
@@ -87,8 +93,20 @@ def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[floa
     correct_parts, breaker_parts = [], []
     bad = offset = 0
     for x, y in batches(data, batch_size):
+        rest: dict[str, Any] = {}
+        if view is not None:
+            x, rest = view.split(x)
+            y = view.labels(y)
+            if rest and view.classifier is None:  # attacks take subsets of rows; bound side inputs cannot follow
+                raise ValueError(f"the logits depend on inputs {sorted(rest)} besides the image "
+                                 f"{view.image_key!r}; evaluation attacks need logits of the image alone")
+        elif isinstance(x, Mapping) or isinstance(y, Mapping):
+            raise ValueError("data holds dict batches: attack a training wrapper (RobustModel, which knows its "
+                             "image input and logits output) or pass view=ClassifierView(model, logits=..., "
+                             "inputs=...)")
         n = int(x.shape[0])
-        y = np.asarray(y).astype(np.int32).reshape(-1)
+        y = np.asarray(y)
+        y = (np.argmax(y, axis=-1) if y.ndim == 2 and y.shape[-1] > 1 else y).astype(np.int32).reshape(-1)
         rows = np.arange(n) if mask is None else np.flatnonzero(mask[offset:offset + n])
         if mask is not None and offset + n > mask.size:
             raise ValueError(f"standing has {mask.size} entries but the data has more examples")
@@ -120,21 +138,31 @@ def attack_outcomes(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[floa
 
 def attacked_correct(model_fn: Any, data: Any, attack: Any, *, bounds: tuple[float, float] | None = None,
                      seed: Any = 0, batch_size: int = 256, what: str | None = None,
-                     standing: Any = None) -> np.ndarray:
+                     standing: Any = None, view: Any = None) -> np.ndarray:
     """Per-example correctness on attacked inputs (:func:`attack_outcomes` without the members).
 
     Returns:
         (N,) bool: whether each example is still classified correctly.
     """
     return attack_outcomes(model_fn, data, attack, bounds=bounds, seed=seed, batch_size=batch_size,
-                           standing=standing, what=what)[0]
+                           standing=standing, what=what, view=view)[0]
 
 
-class RobustAccuracy(keras.callbacks.Callback):
-    """Writes ``val_robust_accuracy`` (accuracy under an attack) into the epoch logs.
+class RobustAccuracy(EpochLogCallback):
+    """Writes ``val_robust_accuracy`` (accuracy under an attack) into the epoch logs every callback sees.
 
-    Usable from any project's ``fit``; place it before ``CSVLogger`` so the
-    value is logged. Give the attack by name with its threat model,
+    Usable from any project's ``fit``, on any ``keras.Model``, anywhere in
+    the ``callbacks`` list: the value is computed when ``fit`` collects the
+    epoch's metric results, before any callback's ``on_epoch_end``, so
+    ``CSVLogger``, ``EarlyStopping``, ``ModelCheckpoint``, ``TensorBoard``
+    and ``History`` all get it, whether ``fit`` has validation data or not
+    (:mod:`tfrobust.training.callbacks.epoch_logs`). ``EarlyStopping`` and
+    ``ModelCheckpoint`` monitoring it need ``mode="max"`` (Keras cannot infer
+    the direction of a value that is not a compiled metric). Outside ``fit``
+    it does nothing: ``model.evaluate(callbacks=[...])`` runs no attack (use
+    :func:`attacked_correct` for a one-off value).
+
+    Give the attack by name with its threat model,
     ``RobustAccuracy(data, "pgd", norm="l2", eps=1.5, bounds=(0, 1), options={"steps": 10})``,
     or as an :class:`tfrobust.attacks.Attack`, a config mapping
     ``{name, norm, eps, bounds, <options>}`` (an adversarial run's
@@ -151,6 +179,9 @@ class RobustAccuracy(keras.callbacks.Callback):
         name: log key.
         seed: attack seed.
 
+    Attributes:
+        values: epoch (0-based) -> ``{name: accuracy}`` for each measured epoch of the latest ``fit``.
+
     Raises:
         ValueError: one line, for an unknown attack, norm or option, a bad value, or missing norm/eps/bounds.
     """
@@ -160,6 +191,8 @@ class RobustAccuracy(keras.callbacks.Callback):
                  every: int = 1, name: str = "val_robust_accuracy", seed: int = 0) -> None:
         super().__init__()
         every = check_int(every, name="every", minimum=1)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"RobustAccuracy: name must be a non-empty string, got {name!r}")
         if isinstance(attack, str):
             if norm is None or eps is None or bounds is None:
                 raise ConfigError(f"RobustAccuracy: attack {attack!r} needs norm, eps and bounds")
@@ -175,10 +208,10 @@ class RobustAccuracy(keras.callbacks.Callback):
         self.name = name
         self.seed = seed
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.every:
-            return
-        model = getattr(self.model, "base", self.model)
-        correct = attacked_correct(model, self.data, self.attack, seed=self.seed)
-        if logs is not None:
-            logs[self.name] = float(correct.mean()) if correct.size else float("nan")
+    def compute(self, model: Any) -> dict[str, float]:
+        """``{name: accuracy}`` of ``model`` under the attack (a wrapper through its classifier view: dict
+        batches, several outputs and one-hot labels work as in its ``fit``)."""
+        view = getattr(model, "classifier_view", None)
+        target = getattr(model, "base", model) if view is None else (view.classifier or view.logits_fn())
+        correct = attacked_correct(target, self.data, self.attack, seed=self.seed, view=view)
+        return {self.name: float(correct.mean()) if correct.size else float("nan")}

@@ -16,6 +16,7 @@ from tensorflow.python.summary.tb_summary import TBNotInstalledError
 from tfrobust.attribution import attribute, channel_sum_clip, diverging_rgb
 from tfrobust.config import ConfigError, check_int
 from tfrobust.registry import ATTRIBUTIONS
+from tfrobust.training.callbacks.epoch_logs import classifier_of
 from tfrobust.training.callbacks.jacobian_norm import as_labels
 
 __all__ = ["SaliencySnapshot", "image_summary", "render_inputs", "render_maps"]
@@ -105,14 +106,16 @@ class SaliencySnapshot(keras.callbacks.Callback):
     images (in [0, 1]) also go to TensorBoard as ``saliency/<method>``
     (and ``saliency/inputs`` once), step ``epoch + 1``.
 
-    Works with any ``fit``: a wrapper exposing the classifier as ``.base``
-    is explained through ``.base``, any other ``keras.Model`` directly.
+    Works with any ``fit``: a wrapper (``tfrobust.training.RobustModel``) is
+    explained through its ``classifier`` (the logits of the image input), any
+    other ``keras.Model`` directly.
 
     Args:
         x: (N, H, W, C) (or (N, H, W), (N, D)) float32 inputs in data units;
             the first ``max_images`` are shown.
         y: (N,) int labels (or one-hot (N, K)).
-        out_dir: directory for the PNGs (created when first written).
+        out_dir: directory for the PNGs (created when first written); None: no PNGs (then ``log_dir`` is
+            required).
         method: a name in :data:`tfrobust.registry.ATTRIBUTIONS` (``gradient``,
             ``logit_gradient``, ``smoothgrad``, ...).
         every: snapshot every ``every`` epochs (>= 1).
@@ -127,7 +130,7 @@ class SaliencySnapshot(keras.callbacks.Callback):
         paths: the PNG files written so far, in order.
     """
 
-    def __init__(self, x: Any, y: Any, *, out_dir: str | os.PathLike[str], method: str = "logit_gradient",
+    def __init__(self, x: Any, y: Any, *, out_dir: str | os.PathLike[str] | None, method: str = "logit_gradient",
                  every: int = 1, options: dict[str, Any] | None = None,
                  log_dir: str | os.PathLike[str] | None = None, max_images: int = 8,
                  bounds: tuple[float, float] | None = None) -> None:
@@ -140,17 +143,19 @@ class SaliencySnapshot(keras.callbacks.Callback):
         except ConfigError as err:
             raise ConfigError(f"method: {err}") from None
         parsed = entry.parse(options, prefix="options")
-        if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
-            raise ValueError(f"out_dir must be a directory path, got {out_dir!r}")
+        if out_dir is not None and (not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir)):
+            raise ValueError(f"out_dir must be a directory path or None, got {out_dir!r}")
         if log_dir is not None and (not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir)):
             raise ValueError(f"log_dir must be a directory path or None, got {log_dir!r}")
+        if out_dir is None and log_dir is None:
+            raise ValueError("SaliencySnapshot needs out_dir (PNGs), log_dir (TensorBoard images) or both")
         self.every = check_int(every, name="every", minimum=1)
         count = check_int(max_images, name="max_images", minimum=1)
         self.x, self.y = xa[:count], ya[:count]
         self.method = method
         self.options = parsed
         self.bounds = bounds
-        self.out_dir = os.fspath(out_dir)
+        self.out_dir = None if out_dir is None else os.fspath(out_dir)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.paths: list[str] = []
         self._writer: Any = None
@@ -161,7 +166,7 @@ class SaliencySnapshot(keras.callbacks.Callback):
         out = attribute(self.method, model, self.x, self.y, bounds=self.bounds, **self.options)
         return np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype=np.float32)
 
-    def _write_png(self, path: str, inputs: np.ndarray, maps: np.ndarray, epoch: int) -> None:
+    def _write_png(self, out_dir: str, path: str, inputs: np.ndarray, maps: np.ndarray, epoch: int) -> None:
         n = len(inputs)
         fig = Figure(figsize=(1.6 * n + 0.6, 3.6))
         FigureCanvasAgg(fig)
@@ -176,8 +181,8 @@ class SaliencySnapshot(keras.callbacks.Callback):
         axes[0, 0].set_ylabel("input", fontsize=8)
         axes[1, 0].set_ylabel(self.method, fontsize=8)
         fig.suptitle(f"epoch {epoch + 1}", fontsize=9)
-        os.makedirs(self.out_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".saliency_", suffix=".png.tmp")
+        os.makedirs(out_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".saliency_", suffix=".png.tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=100)
@@ -200,12 +205,13 @@ class SaliencySnapshot(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if (epoch + 1) % self.every:
             return
-        model = getattr(self.model, "base", self.model)
+        model = classifier_of(self.model)
         inputs = render_inputs(self.x)
         maps = render_maps(self.maps(model))
-        path = os.path.join(self.out_dir, f"saliency_epoch{epoch + 1:03d}.png")
-        self._write_png(path, inputs, maps, epoch)
-        self.paths.append(path)
+        if self.out_dir is not None:
+            path = os.path.join(self.out_dir, f"saliency_epoch{epoch + 1:03d}.png")
+            self._write_png(self.out_dir, path, inputs, maps, epoch)
+            self.paths.append(path)
         if self.log_dir is not None:
             self._write_tensorboard(self.log_dir, inputs, maps, epoch + 1)
 
