@@ -44,7 +44,7 @@ from tfrobust.attribution.gradient import BASE_MAPS, ModelFn, check_map, compile
 from tfrobust.config import FLOAT32_MAX, check_int
 from tfrobust.registry import register
 
-__all__ = ["smoothgrad", "seed_tensor", "DEFAULT_CHUNK"]
+__all__ = ["smoothgrad", "smoothgrad_builder", "seed_tensor", "DEFAULT_CHUNK"]
 
 #: Noisy copies per example evaluated together when ``chunk`` is not given.
 DEFAULT_CHUNK = 16
@@ -72,8 +72,12 @@ def seed_tensor(seed: Any) -> tf.Tensor:
     return tf.cast(raw, tf.int64)
 
 
-def _builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, float] | None,
-             include_clean: bool = False, jit_compile: bool = False) -> Callable[[], Callable[..., tf.Tensor]]:
+def smoothgrad_builder(model_fn: ModelFn, base: str, chunk: int, bounds: tuple[float, float] | None,
+                       include_clean: bool = False, jit_compile: bool = False
+                       ) -> Callable[[], Callable[..., tf.Tensor]]:
+    """A builder of SmoothGrad's traceable core, ``fn(x, y, sigma, samples, seed) -> maps``, as :func:`smoothgrad`
+    compiles it (its noise, chunking and clipping); for callers that trace it into their own functions (the
+    serving export, :mod:`tfrobust.training.serving`)."""
     base_fn = BASE_MAPS[base]
 
     def build() -> Callable[..., tf.Tensor]:
@@ -195,7 +199,7 @@ def smoothgrad(
         check_in_bounds(x, *clip_to)
     jit = default_jit()
     key = ("smoothgrad", base, size, clip_to) + (("include_clean",) if include_clean else ()) + (("xla",) if jit else ())
-    fn = compiled(model, key, _builder(model, base, size, clip_to, include_clean, jit))
+    fn = compiled(model, key, smoothgrad_builder(model, base, size, clip_to, include_clean, jit))
     maps = fn(x, y, tf.constant(sigma_f, tf.float32), tf.constant(n, tf.int32), seed_t)
     check_map(maps, "smoothgrad")
     return maps

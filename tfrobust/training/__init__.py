@@ -33,6 +33,7 @@ from tfrobust.training.jacobian import JacobianRegularizedModel
 from tfrobust.training.optimizers import build_optimizer
 from tfrobust.training.robust_model import RobustModel
 from tfrobust.training.run import TrainResult, load_data, train
+from tfrobust.training.serving import export_serving
 from tfrobust.training.targets import compute_maps, load_targets, saliency_index
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "build_optimizer",
     "compute_maps",
     "export_saved_model",
+    "export_serving",
     "library_versions",
     "load_model",
     "load_targets",

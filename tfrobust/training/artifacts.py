@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import tfrobust.training.robust_model  # noqa: F401  (registers RobustModel for 
 from tfrobust import __version__
 
 __all__ = ["EXPORT_MARKER", "atomic_json", "check_export_target", "export_saved_model", "library_versions",
-           "load_model", "save_model"]
+           "load_model", "save_model", "write_export"]
 
 
 def library_versions() -> dict[str, str]:
@@ -210,16 +210,42 @@ def export_saved_model(model: keras.Model, path: str | os.PathLike, *,
         ValueError: the target is refused (one line, see :func:`check_export_target`).
         OSError: writing failed (one line); the target is unchanged.
     """
+    def write(tmp: Path) -> None:
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+
+    return write_export(write, path, protect=protect)
+
+
+def write_export(write: Callable[[Path], None], path: str | os.PathLike, *,
+                 protect: Iterable[str | os.PathLike] = (),
+                 metadata: Mapping[str, Any] | None = None) -> Path:
+    """Runs ``write(tmp)`` into a new temporary sibling of ``path`` and moves the result into place.
+
+    The guarantees of :func:`export_saved_model` (which uses this): the
+    target is checked before and after writing (:func:`check_export_target`),
+    the :data:`EXPORT_MARKER` file (a small JSON, ``metadata`` merged in) is
+    added, an earlier export is replaced by renames and removed only after
+    the new one is complete, and nothing this function did not create is
+    deleted. ``write`` must write a SavedModel into the (existing, empty)
+    directory it is given.
+
+    Returns:
+        The SavedModel directory (symlinks resolved).
+
+    Raises:
+        ValueError: the target is refused (one line).
+        OSError: writing failed (one line); the target is unchanged.
+    """
     target = check_export_target(path, protect)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_dir(target.parent, f".{target.name}.tmp-")
     try:
         try:
-            model.export(str(tmp), format="tf_saved_model", verbose=False)
+            write(tmp)
         except tf.errors.OpError as err:
             raise OSError(f"cannot export a SavedModel to {path}: {type(err).__name__}: "
                           f"{' '.join(str(err.message).split())}") from err
-        marker = {"tool": "tfrobust", "format": "tf_saved_model", "version": _version(),
+        marker = {**(metadata or {}), "tool": "tfrobust", "format": "tf_saved_model", "version": _version(),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (tmp / EXPORT_MARKER).write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
         check_export_target(target, protect)  # unchanged since the first check?
