@@ -349,8 +349,8 @@ def test_attack_stage_passes_per_norm_options(monkeypatch, tmp_path):
     def fake_table(model, data, *, norms, eps, bounds, attack, options, norm_options, restarts, seed, checks,
                    blackbox_queries):
         calls.append((tuple(norms), eps, attack, options, norm_options, restarts))
-        rows = [{"norm": n, "eps": e, "robust_accuracy_mean": 0.5, "robust_accuracy_worst": 0.25, "restarts": restarts,
-                 "clean_accuracy": 0.9, "n": 4} for n in norms for e in eps[n]]
+        rows = [{"norm": n, "eps": e, "attack": attack, "robust_accuracy_mean": 0.5, "robust_accuracy_worst": 0.25,
+                 "restarts": restarts, "clean_accuracy": 0.9, "n": 4, "flags": ""} for n in norms for e in eps[n]]
         return pd.DataFrame(rows)
 
     class _Data:
@@ -374,6 +374,9 @@ def test_attack_stage_passes_per_norm_options(monkeypatch, tmp_path):
     assert set(metrics) == {"clean_accuracy", "n", "robust_l2_0.313725", "robust_linf_0.0156863",
                             "robust_worst_l2_0.313725", "robust_worst_linf_0.0156863", "flags", "flagged"}
     assert metrics["flags"] == 0 and metrics["flagged"] == ""  # the fake table ran no check
+    tidy = pd.read_csv(tmp_path / "robust_accuracy.csv")  # long format: the tidy columns lead, one row per (norm, eps)
+    assert list(tidy.columns[:6]) == ["norm", "eps", "attack", "robust_accuracy", "worst_case", "flags"]
+    assert list(tidy["norm"]) == ["l2", "linf"] and list(tidy["worst_case"]) == [0.25, 0.25]
     calls.clear()
     with pytest.raises(ConfigError, match="norm_options"):  # refused before the model or data are read
         run_kind("attack", {**params, "norms": "l2"}, {"model": run}, tmp_path)

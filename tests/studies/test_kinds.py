@@ -98,6 +98,10 @@ def test_attack_kind_options_per_norm(images):
     steps = {(r["norm"], round(float(r["eps"]), 6)): float(r["step_size"]) for r in rows}
     assert steps == pytest.approx({("l2", 0.5): 0.625, ("linf", round(8 / 255, 6)): 4 / 255, ("linf", 0.1): 0.05})
     assert {r["attack"] for r in rows} == {"pgd"} and {int(r["steps"]) for r in rows} == {2}
+    # long format: the tidy columns first, the older ones kept
+    assert list(rows[0])[:6] == ["norm", "eps", "attack", "robust_accuracy", "worst_case", "flags"]
+    assert all(r["robust_accuracy"] == r["robust_accuracy_mean"] and r["worst_case"] == r["robust_accuracy_worst"]
+               for r in rows)
     metrics = metrics_of(images, "attack")
     assert metrics["n"] == 12 and set(metrics) == {
         "clean_accuracy", "n", "robust_l2_0.5", "robust_linf_0.0313725", "robust_linf_0.1",

@@ -13,7 +13,13 @@ the keyword-only options of its builder::
            group: [norm], panels: true, scale_x: group_max, correlate: true}
 
 Column references: ``stage.metric`` is a metric of that stage's rows, a bare
-name a grid key (see :func:`tfrobust.reports.frame.study_frame`).
+name a grid key (see :func:`tfrobust.reports.frame.study_frame`). ``table`` and
+``line`` also take ``long: <stage>`` (an attack stage's rows become one per
+(norm, eps): ``<stage>.norm``, ``.eps``, ``.attack``, ``.robust_accuracy``,
+``.worst_case``, ``.flags``) and ``where: {column: value}`` to keep some rows::
+
+        - {type: line, name: robust_vs_eps, stages: [attack], long: attack, where: {attack.norm: l2},
+           x: attack.eps, y: attack.robust_accuracy, group: training, percent: true}
 
 Every builder takes the :class:`~tfrobust.reports.frame.StudyData` first and
 returns a :class:`ReportItem`: what it wrote (``figures/*.png``,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # matplotlib is slow to import; the builders that draw import
 
 __all__ = ["FIGURES", "TABLES", "as_list", "axis_label", "cell_path", "is_cell_file", "item_status",
            "labelled_columns", "mean_band", "missing_file_error", "numeric_column", "pending_item", "save_figure",
-           "write_table"]
+           "select_rows", "write_table"]
 
 FIGURES = "figures"
 TABLES = "tables"
@@ -53,6 +53,35 @@ def pending_item(data: StudyData, stages: Sequence[str], *, name: str, type_: st
         if done < total:
             notes.append(f"{done} of {total} cells of stage {stage!r} done")
     return None, ("partial: " + "; ".join(notes)) if notes else ""
+
+
+def select_rows(frame: pd.DataFrame, where: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The rows whose column equals the value, for every ``{column: value}`` of ``where`` (a list of
+    values keeps any of them); numbers compare as numbers (``eps: 0.1`` matches ``0.1``).
+
+    Raises:
+        ValueError: ``where: no column ...`` naming a missing column and the available ones.
+    """
+    if not where:
+        return frame
+    missing = [c for c in where if c not in frame.columns]
+    if missing:
+        raise ValueError(f"where: no column {', '.join(map(repr, missing))}; "
+                         f"available: {', '.join(map(str, frame.columns)) or 'none'}")
+    keep = pd.Series(True, index=frame.index)
+    for column, wanted in where.items():
+        values = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+        keep &= frame[column].map(lambda v, values=values: any(_equal(v, w) for w in values))
+    return frame[keep].reset_index(drop=True)
+
+
+def _equal(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
+        try:
+            return math.isclose(float(value), float(wanted), rel_tol=1e-6, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return str(value) == str(wanted)
 
 
 def item_status(note: str) -> str:

@@ -23,6 +23,7 @@ from tfrobust.reports.items.common import (
     numeric_column,
     pending_item,
     save_figure,
+    select_rows,
     write_table,
 )
 
@@ -36,7 +37,8 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
               y: str | Sequence[str] | Mapping[str, str],
               group: str | Sequence[str] = (), panels: bool = True, scale_x: str | None = None,
               correlate: bool = False, xlabel: str | None = None, ylabel: str | None = None, logx: bool = False,
-              percent: bool = False, markers_only: bool = False, title: str | None = None,
+              percent: bool = False, markers_only: bool = False, long: str | None = None,
+              where: Mapping[str, Any] | None = None, title: str | None = None,
               caption: str = "") -> ReportItem:
     """Lines of y against x, one per group (Kim Fig. 4/5, Tsipras Fig. 1, Noack Fig. 3 style).
 
@@ -62,6 +64,11 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
         logx: logarithmic x axis, ticks at the data's x values.
         percent: y times 100 (`` (%)`` is added to the y label unless it has a ``%``).
         markers_only: markers without lines (a scatter; Kim Fig. 5).
+        long: a stage of ``stages`` whose cells' long rows (one per norm x eps of an ``attack`` cell:
+            ``<stage>.norm``, ``.eps``, ``.attack``, ``.robust_accuracy``, ``.worst_case``, ``.flags``)
+            replace its one row per cell: e.g. ``x: attack.eps``, ``y: attack.robust_accuracy``,
+            ``group: training`` plots robust accuracy against the attack's eps, one line per training.
+        where: ``{column: value}`` (or a list of values): keep only those rows, e.g. ``{attack.norm: l2}``.
         title: heading (default: the name).
         caption: caption.
     """
@@ -70,7 +77,7 @@ def line_item(data: StudyData, *, name: str, stages: Sequence[str], x: str,
     placeholder, note = pending_item(data, stages, name=name, type_="line", title=title, caption=caption)
     if placeholder is not None:
         return placeholder
-    frame = data.frame(stages)
+    frame = select_rows(data.frame(stages, long=long), where)
     require_columns(frame, [x], where="x")
     require_columns(frame, ys, where="y")
     require_columns(frame, groups, where="group")

@@ -83,6 +83,22 @@ def _check_reference(ref: str, stages: Sequence[str], where: str, *, grid_only: 
                          f"[{', '.join(stages)}]")
 
 
+def _check_where(value: Any, stages: Sequence[str], where: str) -> None:
+    """``{column: value or list of values}``: column references, plain scalar values."""
+    def scalar(v: Any) -> bool:
+        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"{where}: expected {{column: value}}, got {value!r}")
+    for ref, wanted in value.items():
+        if not isinstance(ref, str) or not ref:
+            raise ValueError(f"{where}: expected column names, got {ref!r}")
+        _check_reference(ref, stages, where)
+        values = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+        if not values or not all(scalar(v) for v in values):
+            raise ValueError(f"{where}.{ref}: expected a value or a list of values, got {wanted!r}")
+
+
 def check_report_item(item: Any, *, where: str = "report.items[0]",
                       stages: Collection[str] | None = None) -> dict[str, Any]:
     """Validates one report item without reading any file.
@@ -154,6 +170,12 @@ def check_report_item(item: Any, *, where: str = "report.items[0]",
             refs = out["columns"] = _text_list(columns, f"{where}.columns", single=True)
         for ref in refs:
             _check_reference(ref, used, f"{where}.columns")
+    if item.get("long") is not None:
+        if not isinstance(item["long"], str) or item["long"] not in used:
+            raise ValueError(f"{where}.long: expected one of the item's stages [{', '.join(used)}], "
+                             f"got {item['long']!r}")
+    if item.get("where") is not None:
+        _check_where(item["where"], used, f"{where}.where")
     if "scale_x" in item and item["scale_x"] not in _SCALE_X:
         raise ValueError(f"{where}.scale_x: expected group_max or null, got {item['scale_x']!r}")
     if "arrays" in item:

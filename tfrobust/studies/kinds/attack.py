@@ -12,7 +12,15 @@ from tfrobust.evaluation.checklist import check_list
 from tfrobust.registry import ATTACKS, NORMS, register
 from tfrobust.studies.kinds.common import radii
 
-__all__ = ["attack_kind", "attack_plan", "check_params"]
+__all__ = ["LONG_COLUMNS", "LONG_NAME", "attack_kind", "attack_plan", "check_params", "long_columns", "long_rows",
+           "metric_names"]
+
+#: The attack cell's long-format rows: one per (norm, eps) in ``cells/<id>/robust_accuracy.csv``.
+LONG_NAME = "robust_accuracy.csv"
+#: The tidy columns every row has (the file also keeps the older columns of
+#: :data:`tfrobust.evaluation.robust_accuracy.COLUMNS`): ``robust_accuracy`` is the mean over
+#: restarts, ``worst_case`` the fraction that survived every restart, ``flags`` the raised checks.
+LONG_COLUMNS = ("norm", "eps", "attack", "robust_accuracy", "worst_case", "flags")
 
 
 @register("kinds", "attack")
@@ -51,9 +59,10 @@ def attack_kind(
     the ``blackbox`` check, 1000). The dataset, its bounds and classes are
     those the model was trained on (its ``config.yaml``).
 
-    Writes ``robust_accuracy.csv`` (the table of
-    :func:`tfrobust.evaluation.robust_accuracy_table`, with its ``breaks``
-    and ``flags`` columns) and ``checks.csv`` (every check: status, figure,
+    Writes ``robust_accuracy.csv``: long-format rows, one per (norm, eps),
+    with the tidy columns :data:`LONG_COLUMNS` (``norm``, ``eps``, ``attack``,
+    ``robust_accuracy``, ``worst_case``, ``flags``) followed by the other columns of
+    :func:`tfrobust.evaluation.robust_accuracy_table` (``breaks``, ...); and ``checks.csv`` (every check: status, figure,
     threshold, message) into ``out_dir``.
 
     Returns:
@@ -79,7 +88,8 @@ def attack_kind(
                                   bounds=ds.bounds, attack=attack, options=options, norm_options=norm_options,
                                   restarts=restarts, seed=seed, checks=checks, blackbox_queries=blackbox_queries)
     found = table.attrs.get("checks", [])
-    for name, frame in (("robust_accuracy.csv", table), ("checks.csv", pd.DataFrame(found, columns=CHECK_COLUMNS))):
+    tidy = long_rows(table)
+    for name, frame in ((LONG_NAME, tidy), ("checks.csv", pd.DataFrame(found, columns=CHECK_COLUMNS))):
         tmp = out_dir / f".{name}.tmp{os.getpid()}"
         frame.to_csv(tmp, index=False)
         os.replace(tmp, out_dir / name)
@@ -94,6 +104,37 @@ def attack_kind(
     metrics["flagged"] = "; ".join(" ".join(str(v) for v in (c["check"], c["norm"], c["eps"]) if v is not None)
                                    for c in raised)
     return metrics
+
+
+def long_rows(table: Any) -> Any:
+    """The long-format rows of a :func:`tfrobust.evaluation.robust_accuracy_table`: :data:`LONG_COLUMNS`
+    first (``robust_accuracy`` = ``robust_accuracy_mean``, ``worst_case`` = ``robust_accuracy_worst``),
+    then every other column of the table (kept for older readers)."""
+    tidy = table.copy()
+    tidy["robust_accuracy"] = tidy["robust_accuracy_mean"]
+    tidy["worst_case"] = tidy["robust_accuracy_worst"]
+    return tidy[[*LONG_COLUMNS, *(c for c in tidy.columns if c not in LONG_COLUMNS)]]
+
+
+def long_columns() -> list[str]:
+    """Every column of an attack cell's ``robust_accuracy.csv`` (the tidy ones first)."""
+    from tfrobust.evaluation.robust_accuracy import COLUMNS
+
+    return [*LONG_COLUMNS, *(c for c in COLUMNS if c not in LONG_COLUMNS)]
+
+
+def metric_names(params: Mapping[str, Any]) -> list[str]:
+    """The metrics (``results.csv`` columns) an attack cell with these params returns, as
+    :func:`attack_kind` names them; params checked by the signature, defaults filled in."""
+    norms, radii_of, _ = attack_plan(params)
+    names = ["clean_accuracy", "n"]
+    worst = check_int(params.get("restarts", 1), name="attack.restarts", minimum=1) > 1
+    for norm in norms:
+        for eps in radii_of[norm]:
+            names.append(f"robust_{norm}_{eps:g}")
+            if worst:
+                names.append(f"robust_worst_{norm}_{eps:g}")
+    return [*names, "flags", "flagged"]
 
 
 def attack_plan(params: Mapping[str, Any]) -> tuple[list[str], dict[str, list[float]], dict[str, dict[str, Any]]]:
