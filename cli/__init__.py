@@ -10,6 +10,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+def quiet_python_logs() -> None:
+    """Silences TensorFlow's and absl's Python loggers below ERROR (retracing warnings, absl notices).
+
+    Follows TF_CPP_MIN_LOG_LEVEL: at 2 or 3 (the CLI's default is 3) only
+    errors are logged; at 0 or 1 nothing is changed. Safe to call before or
+    after TensorFlow is imported (``tf.get_logger()`` is the "tensorflow"
+    logger and keeps the level set here).
+    """
+    import logging
+
+    try:
+        level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return
+    if level < 2:
+        return
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
+        absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+quiet_python_logs()
+
+
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with file descriptor 2 silenced unless logs are wanted.
 
@@ -34,4 +60,5 @@ def import_tensorflow_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+        quiet_python_logs()  # absl.logging is imported now: set its verbosity too
 

@@ -20,7 +20,14 @@ from typing import Any
 
 import click
 
-from cli.options import LazyChoice, option_flag, parse_options, registry_choice
+from cli.options import (
+    LazyChoice,
+    download_flag,
+    option_flag,
+    parse_options,
+    quiet_flag,
+    registry_choice,
+)
 from tfrobust.config import parse_number
 from tfrobust.data import DATASETS
 from tfrobust.evaluation.checklist import CHECK_COLUMNS
@@ -87,6 +94,33 @@ def check_out(path: Path) -> None:
         raise bad(f"cannot create {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise bad(f"cannot create {path}: no permission to write in {parent}")
+
+
+#: The table's file name in an --out directory (and in the run directory, the default).
+TABLE_NAME = "robust_accuracy.csv"
+
+
+def table_path(out: str | None, model_path: str) -> Path:
+    """Where the table goes: ``OUT/robust_accuracy.csv`` (default OUT: the model's run directory).
+
+    For backward compatibility a path ending in ``.csv`` that is not an
+    existing directory is the table file itself (the checks go beside it).
+
+    Raises:
+        click.BadParameter: OUT exists and is neither a directory nor a ``.csv`` path (one line).
+        FileNotFoundError: no model at ``model_path`` (default OUT only).
+    """
+    if out is None:
+        from cli.runs import model_file
+
+        return model_file(model_path).parent / TABLE_NAME
+    path = Path(out)
+    if path.suffix.lower() == ".csv" and not path.is_dir():
+        return path  # the earlier meaning: --out FILE.csv
+    if path.exists() and not path.is_dir():
+        raise click.BadParameter(f"{path} exists and is not a directory (give a results directory, or a "
+                                 f"path ending in .csv for the table file)", param_hint="--out")
+    return path / TABLE_NAME
 
 
 def write_table(table: Any, path: Path) -> None:
@@ -165,7 +199,7 @@ def attack_options(option_values: tuple[str, ...], shorthands: dict[str, Any]) -
     return options
 
 
-@click.command(short_help="Robust-accuracy table of a trained model under a registered attack (PGD by default).")
+@click.command(short_help="Robust-accuracy table of a trained model under an attack (PGD by default).")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
@@ -186,23 +220,31 @@ def attack_options(option_values: tuple[str, ...], shorthands: dict[str, Any]) -
               help="Shorthand for --option l2_step=RULE (PGD's l2 step; default normalized).")
 @click.option("--restarts", type=int, default=1, show_default=True,
               help="Independent random restarts (Noack: 3); mean, std and worst case are reported.")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="Which split of the dataset to attack.")
 @click.option("--limit", type=int, default=None, help="Attack the first N examples.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Examples per attack batch.")
 @click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the dataset's original files (default: searched in $TFROBUST_DATA_DIR, "
+                   "Debian's package path, tensorflow-datasets).")
+@download_flag
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the attacks' random starts and of "
+              "synthetic data.")
 @click.option("--checks", "checks_text", default="all", show_default=True,
               help="Gradient-masking checks: all, none, or names among blackbox, monotone, chance, convergence, "
                    "zero_gradients (comma-separated); written to OUT's .checks.csv.")
 @click.option("--blackbox-queries", type=int, default=1000, show_default=True,
               help="Square's query budget in the blackbox check (when the attack has no gradient-free member).")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
-              help="CSV file (default: MODEL_DIR/robust_accuracy.csv; the checks go to robust_accuracy.checks.csv).")
+@click.option("--out", "out_path", type=click.Path(), default=None, metavar="DIRECTORY",
+              help="Results directory for robust_accuracy.csv and robust_accuracy.checks.csv (default: the "
+                   "model's run directory). A path ending in .csv is still taken as the table file.")
+@quiet_flag
 def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: str, eps_texts: tuple[str, ...],
            options: tuple[str, ...], steps: int | None, step_size: str | None, objective: str | None,
            l2_step: str | None, restarts: int, split: str, limit: int | None, batch_size: int, bounds: str | None,
-           data_dir: str | None, seed: int, checks_text: str, blackbox_queries: int, out_path: str | None) -> None:
+           data_dir: str | None, seed: int, checks_text: str, blackbox_queries: int, out_path: str | None,
+           quiet: bool) -> None:
     """Robust accuracy of a trained model under an attack (PGD by default) over a list of eps.
 
     The attack's options come from `--option KEY=VALUE` (repeatable) and the
@@ -233,9 +275,9 @@ def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: st
             Attack.build(attack_name, norm=norm, eps=e, bounds=(-math.inf, math.inf), options=chosen,
                          prefix="--option")
 
-    from cli.runs import model_and_data, model_file
+    from cli.runs import model_and_data
 
-    out = Path(out_path) if out_path else model_file(model_path).parent / "robust_accuracy.csv"
+    out = table_path(out_path, model_path)
     check_out(out)
     if checks:
         check_out(checks_file(out))
@@ -251,7 +293,7 @@ def attack(model_path: str, dataset: str | None, attack_name: str, norm_text: st
     table = robust_accuracy_table(
         model, ds.pipeline(batch_size), norms=norms, eps=eps, bounds=ds.bounds, attack=attack_name,
         options=chosen, restarts=restarts, seed=seed, checks=checks or "none", blackbox_queries=blackbox_queries,
-        progress=lambda message: click.echo(f"  {message}", err=True),
+        progress=None if quiet else (lambda message: click.echo(f"  {message}", err=True)),
     )
     table.insert(0, "model", str(run_dir if model_file_path.name == "model.keras" else model_file_path))
     table.insert(1, "dataset", ds.name)

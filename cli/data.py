@@ -6,10 +6,11 @@ import json
 
 import click
 
+from cli.options import SummaryGroup, download_flag
 from tfrobust.data import DATASETS, CorruptDataError, DatasetNotFoundError, dataset_info
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def data() -> None:
     """Inspect the datasets tfrobust can load."""
 
@@ -19,6 +20,7 @@ def data() -> None:
               help="One dataset (default: all).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the original distribution files.")
+@download_flag
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(dataset: str | None, data_dir: str | None, as_json: bool) -> None:
     """Show where each dataset was found, its sizes, shape and bounds.

@@ -12,7 +12,8 @@ __all__ = ["list_entries"]
 REGISTRY_NAMES = ("attributions", "attacks", "methods", "kinds", "models", "norms", "objectives")
 
 
-@click.command("list", short_help="Registered attributions, attacks, methods, kinds, models, norms, objectives; their options.")
+@click.command("list", short_help="Registered attributions, attacks, methods, kinds, models, norms, objectives; "
+                                   "their options.")
 @click.argument("registry", required=False, type=click.Choice(REGISTRY_NAMES))
 def list_entries(registry: str | None) -> None:
     """List REGISTRY's entries (default: every registry): name, description, options with types and defaults.

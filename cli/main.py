@@ -15,6 +15,7 @@ from cli.data import data
 from cli.export import export
 from cli.listing import list_entries
 from cli.manifold import manifold
+from cli.options import SummaryGroup
 from cli.roar import roar
 from cli.saliency import saliency
 from cli.study import study
@@ -30,7 +31,7 @@ _debug = {"on": False}
 _HINT = "run with --debug for the traceback"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SummaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tfrobust")
 @click.option("--debug", is_flag=True,
               help="Show the full Python traceback of an error (also $TFROBUST_DEBUG=1).")

@@ -15,7 +15,14 @@ import numpy as np
 
 from cli import import_tensorflow_quietly
 from cli.attack import attack_options
-from cli.options import option_flag, registry_choice
+from cli.options import (
+    SummaryGroup,
+    download_flag,
+    keras_verbose,
+    option_flag,
+    quiet_flag,
+    registry_choice,
+)
 from cli.outdir import check_out_dir
 from cli.runs import open_run
 from tfrobust.config import parse_number
@@ -24,7 +31,7 @@ from tfrobust.data import DATASETS
 KIM_BOUNDS = "-1,1"  # Kim A.1: every dataset normalised into [-1, 1] (the decoder's tanh range)
 
 
-@click.group()
+@click.group(cls=SummaryGroup, short_help="VAE-GAN projections and the manifold distance d_pi (Kim et al. 2019).")
 def manifold() -> None:
     """VAE-GAN projections and the manifold distance d_pi (Kim et al. 2019 sec. 2.1)."""
 
@@ -39,7 +46,7 @@ def _positive(value: int | None, hint: str) -> None:
         raise click.BadParameter(f"must be >= 1, got {value}", param_hint=hint)
 
 
-@manifold.command("train")
+@manifold.command("train", short_help="Train the VAE-GAN of Kim et al. 2019 A.3 (resumable).")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
               help="Image dataset with 28x28 or 32x32 images (default: fashion_mnist).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -53,8 +60,9 @@ def _positive(value: int | None, hint: str) -> None:
 @click.option("--seed", type=int, default=None, help="Seed of weights, shuffling and latent draws (default 0).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the dataset's original files.")
+@download_flag
 @click.option("--bounds", default=None, help=f"Value range lo,hi (default {KIM_BOUNDS}, Kim A.1; tanh decoder).")
-@click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
+@quiet_flag
 def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: int | None, limit: int | None,
           batch_size: int | None, seed: int | None, data_dir: str | None, bounds: str | None, quiet: bool) -> None:
     """Train the VAE-GAN of Kim et al. 2019 A.3 on a dataset's training split.
@@ -87,7 +95,7 @@ def train(dataset: str | None, out_dir: str, config_path: str | None, epochs: in
     settings = vaegan_settings(file_values, dataset=dataset, data_dir=data_dir, limit=limit,
                                bounds=bounds, epochs=epochs, batch_size=batch_size, seed=seed)
     _check_vaegan_out(check_out_dir(out_dir))
-    result = train_vaegan(out_dir=out_dir, **settings, verbose=2 if quiet else 1, progress=click.echo)
+    result = train_vaegan(out_dir=out_dir, **settings, verbose=keras_verbose(quiet), progress=click.echo)
     if result["skipped"]:
         return  # nothing to do (said so)
     metrics = result["metrics"]
@@ -135,7 +143,7 @@ def _labels(paths: list[Path]) -> list[str]:
     return [str(p.parent if p.name == "model.keras" else p) for p in paths]
 
 
-@manifold.command("distance")
+@manifold.command("distance", short_help="d_pi of clean and adversarial test images per classifier (Kim Fig. 1-2).")
 @click.option("--vaegan", "vaegan_path", required=True, type=click.Path(),
               help="A `manifold train` directory (vaegan.keras, config.yaml) or a .keras file.")
 @click.option("--model", "model_text", required=True,
@@ -165,9 +173,13 @@ def _labels(paths: list[Path]) -> list[str]:
                    "0: dec(enc(x)).")
 @click.option("--limit", type=int, default=None,
               help="Use the first N test images (quick setting: 500).")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True,
+              help="Examples per batch of attacks and projections.")
 @click.option("--bounds", default=None, help="Value range lo,hi (default: the VAE-GAN's).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the dataset's original files (default: searched in $TFROBUST_DATA_DIR, "
+                   "Debian's package path, tensorflow-datasets).")
+@download_flag
 @click.option("--examples", type=int, default=8, show_default=True, help="Rows of grid.png.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Attack seed.")
 def distance(vaegan_path: str, model_text: str, dataset: str | None, out_dir: str, attack_name: str, norm: str,

@@ -9,13 +9,15 @@ metavar instead of the list.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["ARCH_CHOICE", "LazyChoice", "entry_options", "option_flag", "parse_options",
-           "parse_partial", "registry_choice"]
+__all__ = ["ARCH_CHOICE", "QUIET_HELP", "LazyChoice", "SummaryGroup", "download_flag", "entry_options",
+           "keras_verbose", "option_flag", "parse_options", "parse_partial", "quiet_flag", "registry_choice",
+           "show_progress"]
 
 #: ``--option KEY=VALUE``, repeatable: an option of the chosen entry (see ``tfrobust list``).
 option_flag = click.option(
@@ -23,6 +25,55 @@ option_flag = click.option(
     help="An option of the chosen method, attack or attribution (repeatable); values may be numbers, 8/255, "
          "true/false, none, a,b lists; dotted keys nest (attack.steps=10). `tfrobust list` shows every "
          "entry's options.")
+
+
+#: What ``--quiet`` means in every command that has it.
+QUIET_HELP = ("No progress output (progress bars, per-item lines); a training logs one line per epoch. Results, "
+              "warnings and errors still print. Progress bars are also off when stdout is not a terminal.")
+
+#: ``--quiet``: the one meaning of :data:`QUIET_HELP`.
+quiet_flag = click.option("--quiet", is_flag=True, help=QUIET_HELP)
+
+
+def show_progress(quiet: bool) -> bool:
+    """Whether to draw progress bars: not ``--quiet`` and stdout is a terminal (no ANSI bars in logs)."""
+    return not quiet and sys.stdout.isatty()
+
+
+def keras_verbose(quiet: bool) -> int:
+    """Keras ``fit`` verbosity: 1 (a progress bar) on a terminal, 2 (one line per epoch) when quiet or piped."""
+    return 1 if show_progress(quiet) else 2
+
+
+def _enable_download(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from tfrobust.data.locate import enable_download
+
+        enable_download()
+    return value
+
+
+#: ``--download``: let tensorflow-datasets fetch MNIST, Fashion-MNIST or CIFAR-10 when no local files are found.
+download_flag = click.option(
+    "--download", is_flag=True, expose_value=False, callback=_enable_download,
+    help="If the dataset (mnist, fashion_mnist, cifar10) is found nowhere locally, download it through "
+         "tensorflow-datasets (the same as $TFROBUST_TFDS_DOWNLOAD=1; needs a network).")
+
+
+class SummaryGroup(click.Group):
+    """A group whose command list shows each command's whole summary (``short_help``, else the first
+    sentence of its help), wrapped rather than cut off with ``...``."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def parse_options(values: Sequence[str]) -> dict[str, Any]:

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from cli.options import ARCH_CHOICE, entry_options, option_flag, parse_options
+from cli.options import (
+    ARCH_CHOICE,
+    download_flag,
+    entry_options,
+    option_flag,
+    parse_options,
+    quiet_flag,
+    show_progress,
+)
 from cli.outdir import check_out_dir
 from cli.runs import parse_methods
 from tfrobust.config import OptimizerConfig, parse_number
@@ -49,7 +57,7 @@ def _attribution_options(per_method: dict[str, dict[str, Any]]) -> dict[str, Any
     return {"method_options": given} if given else {}
 
 
-@click.command(short_help="Remove (ROAR) or keep (KAR) and retrain: attribution scores vs random.")
+@click.command(short_help="Remove (ROAR) or keep (KAR) pixels and retrain: attribution scores vs random.")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file: the evaluated model.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
@@ -67,7 +75,8 @@ def _attribution_options(per_method: dict[str, dict[str, Any]]) -> dict[str, Any
 @click.option("--arch", type=ARCH_CHOICE, default=None,
               help="Architecture retrained, a name of tfrobust.models.MODELS (default: the evaluated model's).")
 @click.option("--epochs", type=int, default=5, show_default=True, help="Epochs per retrained classifier.")
-@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True,
+              help="Batch size of the retraining and of the maps.")
 @click.option("--lr", default=None, help="Adam learning rate of the retraining (default 1e-3).")
 @click.option("--limit", type=int, default=None, help="Use the first N training images.")
 @click.option("--test-limit", type=int, default=None, help="Score on the first N test images.")
@@ -87,9 +96,13 @@ def _attribution_options(per_method: dict[str, dict[str, Any]]) -> dict[str, Any
 @click.option("--group-size", type=int, default=8, show_default=True, help="Members per batched ensemble.")
 @click.option("--jit/--no-jit", "jit", default=None, help="XLA for the retraining (default: Keras auto).")
 @click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the dataset's original files (default: searched in $TFROBUST_DATA_DIR, "
+                   "Debian's package path, tensorflow-datasets).")
+@download_flag
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the retrained classifiers, the ties and the attributions' noise.")
+@quiet_flag
 def roar(model_path: str, dataset: str | None, method_text: str, options: tuple[str, ...], out_dir: str,
          fraction_text: str, repeats: int,
          keep: bool, arch: str | None, epochs: int, batch_size: int, lr: str | None, limit: int | None,
@@ -151,7 +164,7 @@ def roar(model_path: str, dataset: str | None, method_text: str, options: tuple[
                       epochs=epochs, batch_size=batch_size, optimizer=optimizer, fill=fill_value,
                       rank_mode="signed" if signed else "abs", label=label, ties=ties, end_point=end_point,
                       batched=not sequential, group_size=group_size,
-                      seed=seed, jit_compile="auto" if jit is None else jit, progress=not quiet,
+                      seed=seed, jit_compile="auto" if jit is None else jit, progress=show_progress(quiet),
                       **_attribution_options(per_method))
     out = Path(out_dir)
     figure = write_roar_figure(out / "roar.csv", out / "curves.png")

@@ -18,7 +18,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from cli.options import LazyChoice, entry_options, option_flag, parse_options
+from cli.options import (
+    LazyChoice,
+    download_flag,
+    entry_options,
+    option_flag,
+    parse_options,
+    quiet_flag,
+    show_progress,
+)
 from cli.runs import parse_methods
 from tfrobust.data import DATASETS
 
@@ -95,16 +103,18 @@ def write_grid(path: Path, x: np.ndarray, y: np.ndarray, bounds: tuple[float, fl
     return path
 
 
-@click.command()
+@click.command(short_help="Attribution maps of a dataset's examples (.npy, aligned; IR targets) and a PNG grid.")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Run directory (model.keras, config.yaml) or a .keras file.")
-@click.option("--dataset", required=True, type=click.Choice(list(DATASETS)), help="Dataset name.")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
+              help="Dataset (default: the one the model was trained on).")
 @click.option("--method", "method_text", required=True, metavar="NAME[,NAME...]",
               help="Attribution(s), comma-separated (`tfrobust list attributions`).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for <method>.npy, saliency.json and grid.png (usable as train --option targets=OUT).")
 @option_flag
-@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="Which split to map (train: usable as ir targets).")
 @click.option("--threshold", type=float, default=None,
               help="Zero values within mean +- PHI std of each map (Noack: 1).")
 @click.option("--threshold-mode", type=LazyChoice(threshold_modes, metavar="MODE"), default="two_sided",
@@ -116,14 +126,17 @@ def write_grid(path: Path, x: np.ndarray, y: np.ndarray, bounds: tuple[float, fl
 @click.option("--limit", type=int, default=None, help="Use the first N examples.")
 @click.option("--classes", default=None, help="Keep only these labels, e.g. 5,7 (default: the model's).")
 @click.option("--bounds", default=None, help="Value range lo,hi (default: the model's training config).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the dataset's original files (default: searched in $TFROBUST_DATA_DIR, "
+                   "Debian's package path, tensorflow-datasets).")
+@download_flag
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Examples per batch of maps.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the noise and permutation (and of synthetic data).")
 @click.option("--grid", type=int, default=8, show_default=True,
               help="Examples drawn in grid.png (0: no grid).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, options: tuple[str, ...], split: str,
+@quiet_flag
+def saliency(model_path: str, dataset: str | None, method_text: str, out_dir: str, options: tuple[str, ...], split: str,
              threshold: float | None, threshold_mode: str, permute: float | None, limit: int | None,
              classes: str | None, bounds: str | None, data_dir: str | None, batch_size: int,
              seed: int, grid: int, quiet: bool) -> None:
@@ -170,7 +183,7 @@ def saliency(model_path: str, dataset: str, method_text: str, out_dir: str, opti
     for method in methods:
         paths[method] = compute_maps(
             model, ds, method=method, out_dir=out, batch_size=batch_size, options=per_method[method] or None,
-            threshold=phi, permute=p, threshold_mode=threshold_mode, seed=seed, progress=not quiet,
+            threshold=phi, permute=p, threshold_mode=threshold_mode, seed=seed, progress=show_progress(quiet),
             model_source=str(model_file), limit=limit)
     index = saliency_index(out)
     for method, path in paths.items():

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from cli.options import SummaryGroup, download_flag, quiet_flag
+
 __all__ = ["study"]
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def study() -> None:
     """Run the papers' studies from config files, resumably (configs/studies/*.yaml)."""
 
@@ -27,9 +29,14 @@ def _report_failed(problems: tuple[str, ...], page: Path | None) -> str:
 @click.option("--preset", default=None,
               help="Check this preset only (default: the params as written and every preset).")
 def check(config: str, preset: str | None) -> None:
-    """Check CONFIG without running anything: fields, grid, stages, report items and every cell's params.
+    """Check CONFIG without running anything: fields, grid, stages, every cell's params, report items.
 
-    Exits with status 2 and one line naming the stage, cell and param on the first problem.
+    Each report item's columns are checked against what the cells will produce
+    (grid keys of its stages; a stage's metrics where its kind declares them,
+    e.g. an attack stage's robust_<norm>_<eps>; with long: STAGE, its per-(norm,
+    eps) columns). A kind's params: `tfrobust list kinds` or docs/kinds.md.
+    Exits with status 2 and one line naming the stage, cell and param (or the
+    report item and option) on the first problem.
     """
     from tfrobust.studies import load_study_spec
     from tfrobust.studies.check import check_study
@@ -45,19 +52,24 @@ def check(config: str, preset: str | None) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Study directory: study.sqlite, cells/<id>/, results.csv. Re-use it to resume.")
-@click.option("--preset", default=None, help="A preset of the config (e.g. quick, paper).")
+@click.option("--preset", default=None,
+              help="A preset from CONFIG's `presets:` (every shipped configs/studies/*.yaml has quick and paper); "
+                   "default: the params as written.")
 @click.option("--shard", "shard_text", default=None,
               help="i/n: run shard i (0-based) of n; each connected group of dependent cells runs "
                    "wholly in one shard, so all shards together run every cell once.")
-@click.option("--quiet", is_flag=True, help="No line per cell (only the summary).")
+@quiet_flag
+@download_flag
 @click.option("--no-report", is_flag=True, help="Do not (re)write figures, tables and report.html at the end.")
 def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, quiet: bool,
         no_report: bool) -> None:
-    """Run every cell of CONFIG not done yet; finished cells are never recomputed.
+    """Run every cell of CONFIG not done yet into OUT; finished cells are never recomputed.
+
+    With --quiet no line per cell is printed, only the summary.
 
     Every cell's params are checked against its kind before any cell runs. Temp
-    files a killed run left are removed. Ends by writing DIR/figures/,
-    DIR/tables/ and DIR/report.html (the last line printed is the report's
+    files a killed run left are removed. Ends by writing OUT/figures/,
+    OUT/tables/ and OUT/report.html (the last line printed is the report's
     path). Exits 1 when a cell failed, 2 when a report item is in error (the
     report is still written, with the error in it).
     """
@@ -85,7 +97,7 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
 @study.command("status")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def status(out_dir: str) -> None:
-    """Cells per status, and the error of every failed or skipped cell (from study.sqlite)."""
+    """Cells per status, and the error of every failed or skipped cell (from OUT_DIR/study.sqlite)."""
     from tfrobust.studies.ledger import Ledger
 
     with Ledger(Path(out_dir), create=False) as ledger:
@@ -106,7 +118,7 @@ def status(out_dir: str) -> None:
 @study.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def report(out_dir: str) -> None:
-    """(Re)write DIR/results.csv, the figures, tables and report.html of a study; print its results.
+    """(Re)write OUT_DIR/results.csv, the figures, tables and report.html of a study; print its results.
 
     Works on a partly finished study: items whose cells are not done yet show
     as placeholders. A report item in error (a missing column, a file no done

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from cli.options import download_flag
 from cli.outdir import check_out_dir
 from tfrobust.config import parse_number
 
@@ -95,14 +96,15 @@ def _classes(text: str) -> tuple[int, int]:
               help="Training-set sizes (Figs. 1, 6); values above the training set are dropped.")
 @click.option("--epochs", type=int, default=_QUICK["epochs"], show_default=True,
               help="Epochs per model (Tsipras A.2: 100).")
-@click.option("--batch-size", type=int, default=_QUICK["batch_size"], show_default=True)
+@click.option("--batch-size", type=int, default=_QUICK["batch_size"], show_default=True, help="Batch size.")
 @click.option("--lr", "lr_text", default=_QUICK["lr"], show_default=True,
               help="Adam learning rate (cosine decay to 0).")
 @click.option("--attack", type=click.Choice(["closed_form", "pgd"]), default="closed_form",
               show_default=True, help="Adversarial training: exact linf worst case or PGD.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, shuffling and attacks.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the original data files.")
+@download_flag
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Results directory.")
 def linear(dataset: str, classes_text: str, limit: int, eps_train_text: str, eps_test_text: str,

@@ -55,7 +55,7 @@ def _pct(value: float) -> str:
 @click.option("--n-test", type=int, default=10_000, show_default=True,
               help="Test samples (also for the theorem grid).")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Adam epochs per model.")
-@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=100, show_default=True, help="Batch size.")
 @click.option("--attack-steps", type=int, default=5, show_default=True,
               help="PGD steps for adversarial training and the PGD cross-check.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Data, shuffling and attack seed.")

@@ -226,7 +226,8 @@ _many("attack", (*ATTACK, "--out", "{csv}"), {
     "option-and-shorthand": ("--option", "steps=2"),
     "option-for-other-attack": ("--attack", "fgsm", "--option", "momentum=0.9"),
 })
-_case("attack-out-is-dir", *ATTACK, "--out", "{ws}/existing")
+# --out is a results directory: one holding an unrelated robust_accuracy.csv is refused
+_case("attack-out-dir-holds-unrelated-table", *ATTACK, "--out", "{ws}/existing", expect="not a table written by")
 _case("attack-out-unrelated-file", *ATTACK, "--out", "{ws}/files/notes.txt")
 _case("attack-out-unrelated-csv", *ATTACK, "--out", "{ws}/existing/sub/data.csv")
 _case("attack-out-parent-is-file", *ATTACK, "--out", "{ws}/files/notes.txt/robust.csv")
@@ -286,7 +287,6 @@ _case("roar-out-is-file", *ROAR, "--out", "{ws}/files/notes.txt")
 # --- saliency
 SALIENCY = BASES["saliency"]
 _case("saliency-missing-model", "saliency", "--dataset", "mnist", "--method", "gradient", "--out", "{out}")
-_case("saliency-missing-dataset", "saliency", "--model", "{ws}/run", "--method", "gradient", "--out", "{out}")
 _case("saliency-missing-method", "saliency", "--model", "{ws}/run", "--dataset", "mnist", "--out", "{out}")
 _case("saliency-missing-out", *SALIENCY)
 SMOOTH = ("--method", "smoothgrad", "--option", "samples=2")
@@ -574,6 +574,7 @@ CASES: tuple[Case, ...] = tuple(_CASES)
 #: work: they must get through every check up to it).
 CONTROLS: tuple[Case, ...] = (
     Case("control-attack", (*BASES["attack"], "--out", "{csv}")),
+    Case("control-attack-out-dir", (*BASES["attack"], "--out", "{out}")),
     Case("control-roar", (*BASES["roar"], "--out", "{out}")),
     Case("control-theory-tsipras", (*BASES["theory tsipras"], "--out", "{out}")),
     Case("control-theory-linear", (*BASES["theory linear"], "--out", "{out}")),

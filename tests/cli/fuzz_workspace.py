@@ -201,6 +201,7 @@ def build_workspace(ws: Path) -> None:
     (ws / "existing/sub").mkdir(parents=True)
     (ws / "existing/keep.txt").write_text("unrelated file, keep me\n")
     (ws / "existing/sub/data.csv").write_text("a,b\n1,2\n")
+    (ws / "existing/robust_accuracy.csv").write_text("a,b\n1,2\n")  # not an attack table: never replaced
     (ws / "files").mkdir()
     (ws / "files/notes.txt").write_text("a plain text file\n")
     (ws / "files/empty.keras").write_bytes(b"")

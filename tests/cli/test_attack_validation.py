@@ -95,9 +95,10 @@ def test_nan_model_is_an_error_not_a_table(runs, run_cli, tmp_path):
 def test_out_checks_happen_before_the_attack(runs, run_cli, no_attack, tmp_path):
     unrelated = tmp_path / "notes.csv"
     unrelated.write_text("my,own\n1,2\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
     cases = [
         (unrelated, "exists and is not a table written by tfrobust attack"),
-        (tmp_path, "is a directory"),
+        (tmp_path / "notes.txt", "exists and is not a directory"),
         (unrelated / "t.csv", "is not a directory"),
     ]
     link = tmp_path / "link.csv"
@@ -186,3 +187,19 @@ def test_any_registered_attack_and_norm_with_options(runs, run_cli, tmp_path):
     table = pd.read_csv(out)  # the earlier table is replaced
     assert (table["attack"] == "pgd").all() and (table["steps"] == 4).all() and list(table["norm"]) == ["l2", "l2"]
     assert table["step_size"].tolist() == pytest.approx([2.5 * 0.1 / 4, 2.5 * 0.3 / 4])
+
+
+def test_out_is_a_results_directory(runs, run_cli, tmp_path):
+    """--out DIR writes DIR/robust_accuracy.csv and its checks; an unrelated table there is never replaced."""
+    out = tmp_path / "results"
+    code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", *FAST, "--out", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["robust_accuracy.checks.csv", "robust_accuracy.csv"]
+    assert list(pd.read_csv(out / "robust_accuracy.csv")["eps"]) == [0.1]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "robust_accuracy.csv").write_text("someone else's\n")
+    code, _, err = run_cli("attack", "--model", runs["ok"], "--norm", "linf", "--eps", "0.1", *FAST,
+                           "--out", other)
+    assert "exists and is not a table written by tfrobust attack" in one_line_error(code, err)
+    assert (other / "robust_accuracy.csv").read_text() == "someone else's\n"

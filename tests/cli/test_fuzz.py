@@ -191,6 +191,7 @@ def _cheap_cell(deps, out_dir, *, eps: float | list[float] = 0.0, n: int = 10, e
 #: Where each control's expensive work is stubbed (module, attribute); the commands import them at call time.
 STUBS = {
     "control-attack": ("tfrobust.evaluation", "robust_accuracy_table"),
+    "control-attack-out-dir": ("tfrobust.evaluation", "robust_accuracy_table"),
     "control-roar": ("tfrobust.evaluation", "run_roar"),
     "control-theory-tsipras": ("tfrobust.theory", "linear_tsipras_experiment"),
     "control-theory-linear": ("tfrobust.theory.linear_features", "linear_features_experiment"),

@@ -23,8 +23,9 @@ Search order for a file-backed dataset (first hit wins):
    ``fashion_mnist``, installed by ``apt-get install dataset-fashion-mnist``);
 4. tensorflow-datasets, unless ``$TFROBUST_NO_TFDS=1``. Data already prepared
    under the tfds data dir is used; tfds downloads only when
-   ``$TFROBUST_TFDS_DOWNLOAD=1`` (off by default: without a network its
-   retries take minutes, and a load should fail fast with a clear message).
+   ``$TFROBUST_TFDS_DOWNLOAD=1`` (the CLI's ``--download`` sets it, see
+   :func:`enable_download`; off by default: without a network its retries
+   take minutes, and a load should fail fast with a clear message).
 
 Within a directory ``D`` the files may lie in ``D/<name>/`` (also the Debian
 spelling ``D/fashion-mnist/`` and ``D/cifar-10/``) or in ``D`` itself; for
@@ -50,7 +51,9 @@ __all__ = [
     "CIFAR_BIN_DIR",
     "CIFAR_PY_DIR",
     "DEBIAN_DIRS",
+    "DOWNLOAD_ENV",
     "Location",
+    "enable_download",
     "find_in_directory",
     "search",
 ]
@@ -72,6 +75,18 @@ CIFAR_PY_FILES: dict[str, tuple[str, ...]] = {
 }
 CIFAR_BIN_DIR = "cifar-10-batches-bin"
 CIFAR_PY_DIR = "cifar-10-batches-py"
+
+#: The environment variable that lets tensorflow-datasets download a dataset (set by the CLI's ``--download``).
+DOWNLOAD_ENV = "TFROBUST_TFDS_DOWNLOAD"
+
+
+def enable_download() -> None:
+    """Lets :func:`search` download a dataset through tensorflow-datasets in this process (and its children).
+
+    The same as ``$TFROBUST_TFDS_DOWNLOAD=1``; what the CLI's ``--download`` does.
+    """
+    os.environ[DOWNLOAD_ENV] = "1"
+
 
 #: Debian package directories (searched after ``$TFROBUST_DATA_DIR``).
 #: Module-level so that tests can point them elsewhere.
@@ -203,7 +218,8 @@ def _how_to_provide(name: str) -> str:
     text = f"put {what} in DIR or DIR/{name}/ and pass --data-dir DIR or set $TFROBUST_DATA_DIR=DIR"
     if name == "fashion_mnist":
         text += ", or run `apt-get install dataset-fashion-mnist`"
-    return text
+    return text + (f", or pass --download (or set ${DOWNLOAD_ENV}=1) to fetch it through tensorflow-datasets "
+                   "(needs the package and a network)")
 
 
 def _env_flag(var: str, default: bool) -> bool:
@@ -225,10 +241,11 @@ def _tfds_locate(name: str) -> tuple[Location | None, str]:
     try:
         builder = tfds.builder(tname)
         if not builder.is_prepared():
-            if not _env_flag("TFROBUST_TFDS_DOWNLOAD", False):
+            if not _env_flag(DOWNLOAD_ENV, False):
                 return (
                     None,
-                    f"tensorflow-datasets {tname} (not prepared; set $TFROBUST_TFDS_DOWNLOAD=1 to download)",
+                    f"tensorflow-datasets {tname} (not prepared; pass --download or set ${DOWNLOAD_ENV}=1 "
+                    "to download)",
                 )
             builder.download_and_prepare()
     except Exception as e:
