@@ -12,7 +12,6 @@ in three places, each an option here (docs/fidelity.md): smoothgrad's
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import click
@@ -50,57 +49,13 @@ def _fraction(value: float | None, hint: str, hi: float | None) -> float | None:
     return value
 
 
-def _display_inputs(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """(N, H, W) or (N, H, W, 3) values in [0, 1] for imshow; vectors become 1 x F strips."""
-    images = x.reshape(x.shape[0], 1, -1, 1) if x.ndim == 2 else x
-    lo, hi = bounds
-    if math.isfinite(lo) and math.isfinite(hi):
-        shown = (images - lo) / (hi - lo)
-    else:  # unbounded data (tsipras): per-example min-max
-        flat = images.reshape(images.shape[0], -1)
-        low = flat.min(axis=1).reshape(-1, 1, 1, 1)
-        span = np.maximum(flat.max(axis=1).reshape(-1, 1, 1, 1) - low, 1e-12)
-        shown = (images - low) / span
-    shown = np.clip(shown, 0.0, 1.0)
-    if shown.shape[-1] == 3:
-        return shown
-    return shown.mean(axis=-1)
-
-
-def _display_maps(maps: np.ndarray) -> np.ndarray:
-    """Signed maps as (N, H, W, 3) blue-white-red images (Kim Fig. 6 channel sum, 99th pct clip)."""
-    from tfrobust.attribution import channel_sum_clip, diverging_rgb
-
-    images = maps.reshape(maps.shape[0], 1, -1) if maps.ndim == 2 else maps
-    return diverging_rgb(channel_sum_clip(images))
-
-
 def write_grid(path: Path, x: np.ndarray, y: np.ndarray, bounds: tuple[float, float],
                columns: dict[str, np.ndarray], class_names: tuple[str, ...]) -> Path:
-    """A PNG: one row per example, the input first, then one column per method; atomic."""
-    from matplotlib.figure import Figure
+    """A PNG: one row per example (named by class), the input first, then one column per method, with a
+    colour bar and sign legend (red positive, blue negative); atomic."""
+    from tfrobust.evaluation.figures import atomic_savefig, saliency_grid
 
-    rows, cols = x.shape[0], 1 + len(columns)
-    fig = Figure(figsize=(1.5 * cols, 1.5 * rows + 0.3))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    panels = [("input", _display_inputs(x, bounds))]
-    panels += [(name, _display_maps(maps)) for name, maps in columns.items()]
-    for c, (title, images) in enumerate(panels):
-        for r in range(rows):
-            ax = axes[r, c]
-            ax.imshow(images[r], cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1,
-                      interpolation="nearest", aspect="auto" if x.ndim == 2 else "equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=9)
-            if c == 0:
-                ax.set_ylabel(str(class_names[int(y[r])]), fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    return path
+    return atomic_savefig(saliency_grid(x, y, columns, bounds=bounds, class_names=class_names), path)
 
 
 @click.command(short_help="Attribution maps of a dataset's examples (.npy, aligned; IR targets) and a PNG grid.")

@@ -213,3 +213,24 @@ def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_pa
     assert [t.get_text() for t in axes[0].texts] == ["y=1 pred=1", "pred=1", "pred=7"]
     assert [t.get_text() for t in axes[1].texts] == ["y=2 pred=2", "pred=5", "pred=8"]
     assert len(axes[0].patches) == 3  # a frame per tile
+
+
+def test_image_titles_name_the_classes_when_the_cell_saved_them(tmp_path, monkeypatch):
+    import tfrobust.reports.items.images as images
+
+    root = make_study(tmp_path / "s", report={"items": []})
+    names = [f"class {i}" for i in range(8)]  # ids 0..7; 8 and above have no name and stay ids
+    for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
+        with np.load(npz_path) as npz:
+            arrays = dict(npz)
+        np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]), class_names=np.array(names))
+    figures = []
+    real_save = images.save_figure
+    monkeypatch.setattr(images, "save_figure",
+                        lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
+    item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
+                                              "arrays": ["path"]})
+    assert item.status == "ok", item.message
+    axes = figures[0].axes
+    assert [t.get_text() for t in axes[0].texts] == ["y=class 1 pred=class 1", "pred=class 1", "pred=class 7"]
+    assert [t.get_text() for t in axes[1].texts] == ["y=class 2 pred=class 2", "pred=class 5", "pred=8"]

@@ -255,7 +255,7 @@ def test_run_removes_leftovers_and_report_never_shows_them(finished, capsys, cou
     hidden[0].write_bytes(b"")  # an empty figure is no figure
     hidden[1].write_bytes(PNG)
     page = write_report(out).path.read_text()
-    assert 'src="cells/first__a-1/plot.png"' in page
+    assert 'href="cells/first__a-1/plot.png"' in page
     for path in planted[:1] + hidden:
         assert path.relative_to(out).as_posix() not in page
     assert ".tmp" not in page

@@ -89,6 +89,23 @@ def test_saliency_snapshot_writes_png_and_tensorboard(tmp_path):
     assert tags == {"saliency/inputs", "saliency/logit_gradient"}
 
 
+def test_saliency_snapshot_titles_name_the_classes(tmp_path, monkeypatch):
+    import tfrobust.training.callbacks.saliency_snapshot as module
+
+    titles = []
+
+    class Recording(module.Figure):
+        def savefig(self, *args, **kwargs):
+            titles.append([ax.get_title() for ax in self.axes if ax.get_title()])
+            return super().savefig(*args, **kwargs)
+
+    monkeypatch.setattr(module, "Figure", Recording)
+    named = SaliencySnapshot(X, Y, out_dir=tmp_path / "a", max_images=3, class_names=["cat", "dog", "bird"])
+    plain = SaliencySnapshot(X, Y, out_dir=tmp_path / "b", max_images=3)
+    frozen_linear().fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[named, plain])
+    assert titles == [["y=cat", "y=dog", "y=bird"], ["y=0", "y=1", "y=2"]]
+
+
 def test_saliency_snapshot_tensorboard_only(tmp_path):
     """out_dir=None: no PNG, the images go to TensorBoard only (as tf.summary.image with tensorboard installed)."""
     model = frozen_linear()

@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .datasets import (
+    CLASS_NAMES,
     DATASET_OPTIONS,
     DATASETS,
     Dataset,
     DatasetSpec,
+    class_name,
     dataset_info,
     load_dataset,
     locate_dataset,
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from .pipeline import augment_pair
 
 __all__ = [
+    "CLASS_NAMES",
+    "class_name",
     "DATASETS",
     "DATASET_OPTIONS",
     "DatasetSpec",

@@ -37,6 +37,8 @@ __all__ = [
     "load_dataset",
     "locate_dataset",
     "dataset_info",
+    "CLASS_NAMES",
+    "class_name",
 ]
 
 SPLITS = ("train", "test")
@@ -103,6 +105,47 @@ DATASETS: dict[str, DatasetSpec] = {
         "tsipras", (synthetic.TSIPRAS_D + 1,), 2, ("y=-1", "y=+1"), (-math.inf, math.inf), True
     ),
 }
+
+#: Human-readable class names per registered dataset, indexed by original label
+#: (Fashion-MNIST and CIFAR-10: the names their authors publish; MNIST: the digits).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {name: spec.class_names for name, spec in DATASETS.items()}
+
+
+def class_name(dataset: str, label: int, *, classes: Sequence[int] | None = None) -> str:
+    """The readable name of one label, for figure titles and table cells.
+
+    Args:
+        dataset: a registry name (e.g. ``"fashion_mnist"``); any other text is
+            accepted and gives ``str(label)``.
+        label: an integer label (Python or NumPy integer).
+        classes: for a class subset (``load_dataset(classes=...)``), the
+            original labels in subset order: ``label`` i then names original
+            label ``classes[i]``.
+
+    Returns:
+        The class name (``class_name("cifar10", 3) == "cat"``), or
+        ``str(label)`` when the dataset is unknown or the label lies outside
+        its classes (or outside ``classes``).
+
+    Raises:
+        ValueError: ``label`` is not an integer (one line).
+    """
+    if isinstance(label, bool) or not isinstance(label, numbers.Integral):
+        raise ValueError(f"label: expected an integer class label, got {label!r}")
+    index = int(label)
+    names = CLASS_NAMES.get(dataset) if isinstance(dataset, str) else None
+    if names is None or index < 0:
+        return str(index)
+    if classes is not None:
+        subset = list(classes)
+        if index >= len(subset):
+            return str(index)
+        original = subset[index]
+        if isinstance(original, bool) or not isinstance(original, numbers.Integral):
+            return str(index)
+        index = int(original)
+    return names[index] if 0 <= index < len(names) else str(index)
+
 
 #: Dataset-specific ``load_dataset(**options)`` and their defaults
 #: (``eta=None`` means 3 / sqrt(d)).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,8 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                 low, high = np.asarray(npz["bounds"], dtype=np.float64).reshape(-1)[:2]
                 bounds = (float(low), float(high))
             labels = np.asarray(npz["y"]).reshape(-1) if "y" in npz.files else None
+            names = tuple(str(v) for v in np.asarray(npz["class_names"]).reshape(-1)) \
+                if "class_names" in npz.files else ()
             shared_preds = np.asarray(npz["pred"]).reshape(-1) if "pred" in npz.files else None
             for array in arrays:
                 if array not in npz.files:
@@ -139,7 +142,7 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                     values = values[..., None]
                 if values.ndim == 4:
                     count = min(n, values.shape[0])
-                    titles = [_image_title(labels, preds, i) for i in range(count)]
+                    titles = [_image_title(labels, preds, i, names) for i in range(count)]
                     rows.append((f"{label} · {array}",
                                  [render_image(values[i], style=how, bounds=bounds) for i in range(count)], titles))
                 elif values.ndim == 5:
@@ -149,10 +152,11 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                     per_step = steps.shape == values.shape[:2]
                     for i in range(min(n, values.shape[0])):
                         if per_step:
-                            titles = [_image_title(labels, steps[:, 0], i) if j == 0 else f"pred={steps[i, j]}"
+                            titles = [_image_title(labels, steps[:, 0], i, names) if j == 0
+                                      else f"pred={_class(steps[i, j], names)}"
                                       for j in range(values.shape[1])]
                         else:
-                            titles = [_image_title(labels, preds, i)] + [""] * (values.shape[1] - 1)
+                            titles = [_image_title(labels, preds, i, names)] + [""] * (values.shape[1] - 1)
                         rows.append((f"{label} · {array} #{i}",
                                      [render_image(v, style=how, bounds=bounds) for v in values[i]], titles))
                 else:
@@ -204,10 +208,19 @@ def images_item(data: StudyData, *, name: str, stage: str, arrays: Sequence[str]
                       message=message, artifacts=(artifact,))
 
 
-def _image_title(labels: np.ndarray | None, preds: np.ndarray | None, i: int) -> str:
+def _class(label: Any, names: Sequence[str]) -> str:
+    """A label as its class name when the cell saved ``class_names`` and the label is one of them, else the id."""
+    try:
+        index = int(label)
+    except (TypeError, ValueError):
+        return str(label)
+    return names[index] if 0 <= index < len(names) else str(label)
+
+
+def _image_title(labels: np.ndarray | None, preds: np.ndarray | None, i: int, names: Sequence[str] = ()) -> str:
     parts = []
     if labels is not None and i < labels.size:
-        parts.append(f"y={labels[i]}")
+        parts.append(f"y={_class(labels[i], names)}")
     if preds is not None and i < preds.size:
-        parts.append(f"pred={preds[i]}")
+        parts.append(f"pred={_class(preds[i], names)}")
     return " ".join(parts)

@@ -124,7 +124,8 @@ def examples_kind(
         for i in range(0, len(x), _BATCH)])
     pred = predict(model, x_adv)
     arrays: dict[str, Any] = {"x": x, "x_adv": x_adv, "y": y, "pred": pred, "pred_x": predict(model, x),
-                              "pred_x_adv": pred, "bounds": np.asarray(bounds, np.float32)}
+                              "pred_x_adv": pred, "bounds": np.asarray(bounds, np.float32),
+                              "class_names": np.asarray(ds.class_names, dtype=str)}
     if interpolation:
         path = np.moveaxis(interpolate(x, x_adv, interpolation), 0, 1)
         arrays["path"] = path

@@ -78,7 +78,8 @@ def gradients_kind(
     x = np.asarray(ds.x, np.float32)
     y = np.asarray(ds.y).astype(np.int64)
     bounds = (float(ds.bounds[0]), float(ds.bounds[1]))
-    arrays: dict[str, Any] = {"x": x, "y": y, "pred": predict(model, x), "bounds": np.asarray(bounds, np.float32)}
+    arrays: dict[str, Any] = {"x": x, "y": y, "pred": predict(model, x), "bounds": np.asarray(bounds, np.float32),
+                              "class_names": np.asarray(ds.class_names, dtype=str)}
     metrics: dict[str, Any] = {"n": len(x)}
     for name in names:
         maps = np.asarray(attribute(name, model, x, y, bounds=bounds, **per_method[name]), np.float32)

@@ -139,6 +139,7 @@ def manifold_kind(
     k = len(shown["x"])
     save_npz(out_dir / "images.npz", x=shown["x"], x_adv=shown["x_adv"], x_proj=shown["x_projection"],
              x_adv_proj=shown["x_adv_projection"], y=np.asarray(test.y[:k]).astype(np.int64),
+             class_names=np.asarray(test.class_names, dtype=str),
              pred=predict(classifier, shown["x_adv"]), success=shown["success"],
              bounds=np.asarray(test.bounds, np.float32))
     label = {run.directory.name: result}

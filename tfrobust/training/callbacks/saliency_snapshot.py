@@ -125,6 +125,7 @@ class SaliencySnapshot(keras.callbacks.Callback):
             ``bounds`` (None: not given).
         log_dir: optional TensorBoard log directory.
         max_images: number of examples shown (>= 1).
+        class_names: one name per label, for the PNG's titles (None: the label ids).
 
     Attributes:
         paths: the PNG files written so far, in order.
@@ -133,9 +134,10 @@ class SaliencySnapshot(keras.callbacks.Callback):
     def __init__(self, x: Any, y: Any, *, out_dir: str | os.PathLike[str] | None, method: str = "logit_gradient",
                  every: int = 1, options: dict[str, Any] | None = None,
                  log_dir: str | os.PathLike[str] | None = None, max_images: int = 8,
-                 bounds: tuple[float, float] | None = None) -> None:
+                 bounds: tuple[float, float] | None = None, class_names: Any = None) -> None:
         super().__init__()
         xa, ya = as_labels(x, y)
+        self.class_names = tuple(str(c) for c in class_names) if class_names is not None else ()
         if xa.ndim > 4:
             raise ValueError(f"x must have shape (N, H, W, C), (N, H, W) or (N, D), got {xa.shape}")
         try:
@@ -173,7 +175,9 @@ class SaliencySnapshot(keras.callbacks.Callback):
         axes = fig.subplots(2, n, squeeze=False)
         for i in range(n):
             axes[0, i].imshow(inputs[i], interpolation="nearest", aspect="auto")
-            axes[0, i].set_title(f"y={int(self.y[i])}", fontsize=8)
+            label = int(self.y[i])
+            shown = self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+            axes[0, i].set_title(f"y={shown}", fontsize=8)
             axes[1, i].imshow(maps[i], interpolation="nearest", aspect="auto")
             for row in range(2):
                 axes[row, i].set_xticks([])
