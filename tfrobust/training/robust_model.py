@@ -291,8 +291,22 @@ class RobustModel(keras.Model):
         return self.classifier_view.export_model()
 
     def logits_of(self, x: Any, *, training: bool = False) -> Any:
-        """The chosen logits of images ``x`` (the current batch's other inputs, if any, pass through)."""
-        return self.classifier_view.logits(x, self._view_state.rest, training=training)
+        """The chosen logits of ``x``: images, or a dict of every input (inside a step, images alone take the
+        current batch's other inputs).
+
+        Raises:
+            ValueError: images alone, outside a step, when the logits depend on other inputs (one line).
+        """
+        view = self.classifier_view
+        if isinstance(x, Mapping):
+            image, rest = view.split(x)
+            return view.logits(image, rest, training=training)
+        rest = self._view_state.rest
+        if view.classifier is None and not rest:
+            others = [n for n in view.input_names if n != view.image_key]
+            raise ValueError(f"the logits depend on inputs {others} besides the image {view.image_key!r}: "
+                             "pass x as a dict with every input")
+        return view.logits(x, rest, training=training)
 
     def attack_target(self) -> Any:
         """``image -> logits`` in inference mode for attacks on the current batch (hooks run inside a step)."""
@@ -338,6 +352,34 @@ class RobustModel(keras.Model):
         return outputs, logits, gradients
 
     def train_step(self, data: Any) -> dict[str, Any]:
+        try:
+            return self._train_step(data)
+        finally:
+            self._view_state.rest = {}  # a batch's other inputs never outlive its step
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        try:
+            return self._test_step(data)
+        finally:
+            self._view_state.rest = {}
+
+    def _loss_outputs(self, y_pred: Any, y: Any) -> Any:
+        """What the compiled loss and metrics see. Keras builds them, under a distribution strategy, from
+        ``call()``'s whole output before the first step; the steps pass the outputs ``y`` names."""
+        view = self.classifier_view
+        if view.graph and isinstance(y_pred, (list, tuple)) and len(y_pred) == len(view.names):
+            y_pred = dict(zip(view.names, y_pred))
+        return view.loss_view(y_pred, y) if view.graph and isinstance(y_pred, Mapping) else y_pred
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        return super().compute_loss(x=x, y=y, y_pred=self._loss_outputs(y_pred, y), sample_weight=sample_weight,
+                                    training=training)
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        return super().compute_metrics(x, y, self._loss_outputs(y_pred, y), sample_weight=sample_weight)
+
+    def _train_step(self, data: Any) -> dict[str, Any]:
         x, y_raw, y, sample_weight, side = self._unpack(data)
         x_train = self.training_inputs(x, y)
         with tf.GradientTape() as weight_tape:
@@ -374,7 +416,7 @@ class RobustModel(keras.Model):
             self.extra_trackers[name].update_state(value)
         return self.compute_metrics(x_train, y_raw, y_pred, sample_weight=sample_weight)
 
-    def test_step(self, data: Any) -> dict[str, Any]:
+    def _test_step(self, data: Any) -> dict[str, Any]:
         x, y_raw, y, sample_weight, _ = self._unpack(data)
         outputs, _ = self.classifier_view.forward(x, self._view_state.rest, training=False)
         y_pred = self.classifier_view.loss_view(outputs, y_raw)
