@@ -45,7 +45,8 @@ def check(config: str, preset: str | None) -> None:
     presets = [preset] if preset is not None else [None, *spec.presets]
     for name in presets:
         cells = check_study(spec, name)
-        click.echo(f"{spec.name} (preset {name or 'none'}): {len(cells)} cells ok")
+        claims = f", {len(spec.claims)} claims" if spec.claims else ""
+        click.echo(f"{spec.name} (preset {name or 'none'}): {len(cells)} cells ok{claims}")
 
 
 @study.command("run")
@@ -94,10 +95,49 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
         sys.exit(2)
 
 
+def _claim_number(text: str) -> str:
+    try:
+        return f"{float(text):.3g}"
+    except ValueError:
+        return "–"
+
+
+def _claim_lines(out_dir: Path, meta: dict[str, str]) -> list[str]:
+    """One line per row of OUT_DIR/claims.csv (verdict, statistic [low, high], n, id), read with csv only
+    (no pandas); a note when the study has claims but no claims.csv yet."""
+    import csv
+    import json
+
+    try:
+        declared = len(json.loads(meta.get("claims") or "[]"))
+    except (TypeError, ValueError):
+        declared = 0
+    path = out_dir / "claims.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        rows = []
+    if not rows:
+        return [f"claims: {declared}, not evaluated yet (`tfrobust study report {out_dir}`)"] if declared else []
+    lines = [f"claims ({path}):"]
+    for row in rows:
+        interval = f" [{_claim_number(row.get('low', ''))}, {_claim_number(row.get('high', ''))}]" \
+            if row.get("low") else ""
+        lines.append(f"  {row.get('verdict', '?'):<12} {_claim_number(row.get('value', ''))}{interval} "
+                     f"n={row.get('n', '?')}  {row.get('id', '?')}")
+    return lines
+
+
 @study.command("status")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def status(out_dir: str) -> None:
-    """Cells per status, and the error of every failed or skipped cell (from OUT_DIR/study.sqlite)."""
+    """Cells per status, the verdict of each claim, and the error of every failed or skipped cell.
+
+    Reads OUT_DIR/study.sqlite and OUT_DIR/claims.csv (written with results.csv
+    and by `tfrobust study report`): one line per claim, its verdict, statistic
+    [interval], the number of rows (cells, seeds) used and its id.
+    """
     from tfrobust.studies.ledger import Ledger
 
     with Ledger(Path(out_dir), create=False) as ledger:
@@ -110,6 +150,8 @@ def status(out_dir: str) -> None:
         click.echo(f"  {name:<8} {count}")
     seconds = sum(r["seconds"] or 0.0 for r in rows if r["status"] == "done")
     click.echo(f"  compute  {seconds:.1f} s in done cells")
+    for line in _claim_lines(Path(out_dir), meta):
+        click.echo(line)
     for row in rows:
         if row["status"] in ("failed", "skipped", "running"):
             click.echo(f"{row['status']:<8} {row['id']}: {row['error'] or 'started, not finished'}")
@@ -137,6 +179,9 @@ def report(out_dir: str) -> None:
             click.echo(pd.DataFrame(rows, dtype=object).fillna("").to_string(index=False))
     click.echo(f"results        {Path(out_dir) / RESULTS_NAME}")
     written = write_report(Path(out_dir))
+    claims = Path(out_dir) / "claims.csv"
+    if claims.is_file():
+        click.echo(f"claims         {claims}")
     click.echo(f"report         {written.path}")
     if written.problems:
         click.echo(_report_failed(written.problems, written.path), err=True)

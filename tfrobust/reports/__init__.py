@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING
 from tfrobust import lazy_exports
 
 if TYPE_CHECKING:
+    from tfrobust.reports.claims import (
+        CLAIMS_NAME,
+        check_claims_section,
+        evaluate_claims,
+        write_claims,
+    )
     from tfrobust.reports.correlation import average_ranks, pearson, spearman
     from tfrobust.reports.files import (
         atomic_save_figure,
@@ -81,9 +87,14 @@ _HOMES = {
     "StudyReport": "study",
     "build_report": "study",
     "write_report": "study",
+    "CLAIMS_NAME": "claims",
+    "check_claims_section": "claims",
+    "evaluate_claims": "claims",
+    "write_claims": "claims",
 }
 #: The package's modules, reachable as attributes (``tfrobust.reports.frame``) after ``import tfrobust.reports``.
-_MODULES = ("artifacts", "correlation", "files", "frame", "html", "items", "ledgerfile", "roar", "study", "training")
+_MODULES = ("artifacts", "claims", "correlation", "files", "frame", "html", "items", "ledgerfile", "resampling", "roar",
+            "study", "training")
 
 __all__ = [
     "plot_history",
@@ -120,6 +131,10 @@ __all__ = [
     "StudyReport",
     "build_report",
     "write_report",
+    "CLAIMS_NAME",
+    "check_claims_section",
+    "evaluate_claims",
+    "write_claims",
 ]
 
 

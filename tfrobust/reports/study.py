@@ -6,9 +6,12 @@ atomically:
 
 - ``figures/*.png`` and ``tables/*.csv`` + ``tables/*.md`` of the items of the
   study's ``report`` section (ledger meta ``report``, JSON);
+- ``claims.csv``: the verdicts of the study's claims (ledger meta ``claims``;
+  :mod:`tfrobust.reports.claims`), when it has any;
 - ``report.html``: the study's facts (name, description, reference, preset,
-  cells per status, compute seconds), the gradient-masking flags of its
-  attack cells (their ``checks.csv``), each item, all results, and every PNG a
+  cells per status, compute seconds), the verdict table of its claims, the
+  gradient-masking flags of its attack cells (their ``checks.csv``), each
+  item, all results, and every PNG a
   cell wrote (never a temp file a killed writer left, see
   :func:`tfrobust.reports.files.is_temp_name`, nor a hidden or empty one), with
   relative links only so the directory stays movable.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfrobust.reports.artifacts import ReportItem
+from tfrobust.reports.claims import claims_html, claims_of, evaluate_claims, write_claims
 from tfrobust.reports.files import atomic_write_text, is_temp_name
 from tfrobust.reports.frame import RESULTS_NAME, StudyData, cell_label, load_study
 from tfrobust.reports.html import format_value, html_table, numeric_columns, render_report
@@ -45,10 +49,12 @@ class StudyReport:
     Attributes:
         path: the ``report.html`` file.
         items: every report item, in display order (placeholders and errors included).
+        claim_errors: one line per claim that could not be evaluated (verdict ``error``).
     """
 
     path: Path
     items: tuple[ReportItem, ...]
+    claim_errors: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -57,8 +63,10 @@ class StudyReport:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        """One line per misconfigured item, naming it: ``report item NAME: MESSAGE`` (for the CLI)."""
-        return tuple(f"report item {i.name}: {i.message}" for i in self.items if i.status == "error")
+        """One line per misconfigured item, naming it: ``report item NAME: MESSAGE`` (for the CLI); then
+        one per claim in error (its message names it: ``claims.<id>.<field>: ...``)."""
+        return tuple(f"report item {i.name}: {i.message}" for i in self.items if i.status == "error") \
+            + self.claim_errors
 
 
 def _section_items(data: StudyData) -> tuple[str | None, list[object], ReportItem | None]:
@@ -188,14 +196,22 @@ def write_report(study_dir: str | os.PathLike[str], *, title: str | None = None)
     seconds = sum(float(c["seconds"] or 0.0) for c in data.cells)
     failed = [(str(c["id"]), f"{c['status']}: {c.get('error') or ''}".strip()) for c in data.cells
               if c["status"] in ("failed", "skipped")]
+    claims = claims_of(data)
+    verdicts = evaluate_claims(data, claims) if claims else None
+    write_claims(data.root, data=data, table=verdicts)
+    claim_errors = () if verdicts is None else \
+        tuple(str(n) for n in verdicts.loc[verdicts["verdict"] == "error", "note"])
+    verdict_html = claims_html(verdicts) if verdicts is not None else ""
+    masking_html = _masking_checks(data)
     page = render_report(
         title=title or section_title or data.meta.get("name") or data.root.name,
         meta=data.meta, counts=counts if data.cells else {}, seconds=seconds, items=items,
         results_html=_results_table(data),
         results_link=RESULTS_NAME if (data.root / RESULTS_NAME).is_file() else None,
-        cell_images=_cell_images(data), failed=failed, checks_html=_masking_checks(data))
+        cell_images=_cell_images(data), failed=failed,
+        checks_html="\n".join(part for part in (verdict_html, masking_html) if part))  # claims first, before items
     path = atomic_write_text(data.root / REPORT_NAME, page)
-    return StudyReport(path=path, items=tuple(items))
+    return StudyReport(path=path, items=tuple(items), claim_errors=claim_errors)
 
 
 def build_report(study_dir: str | os.PathLike[str], *, title: str | None = None) -> Path:

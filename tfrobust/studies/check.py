@@ -30,9 +30,10 @@ Reading a spec and checking params import no TensorFlow; building the
 attacks imports :mod:`tfrobust.attacks` (TensorFlow), only for cells that
 configure one.
 
-Last, every report item's columns are checked against what the cells will
-produce (:mod:`tfrobust.studies.report_check`): a misspelt metric or grid key
-fails here, not after the training cells finished.
+Last, every report item's and every claim's columns are checked against
+what the cells will produce (:mod:`tfrobust.studies.report_check`): a
+misspelt metric or grid key fails here, not after the training cells
+finished.
 """
 
 from __future__ import annotations
@@ -222,8 +223,9 @@ def check_study(spec: StudySpec, preset: str | None = None, *,
             kind refuses (one line: stage, cell, param, what is wrong, and the
             known params for an unknown one); then the first attack cell whose
             l2 sign steps are too long for its train cell's inputs; then the
-            first report item naming a column the cells will not produce
-            (:func:`tfrobust.studies.report_check.check_report_columns`).
+            first report item, then the first claim, naming a column the cells will not produce
+            (:func:`tfrobust.studies.report_check.check_report_columns`,
+            :func:`~tfrobust.studies.report_check.check_claim_columns`).
     """
     registry = KINDS if kinds is None else kinds
     cells = spec.cells(preset)
@@ -240,7 +242,8 @@ def check_study(spec: StudySpec, preset: str | None = None, *,
             if len(trains) == 1:
                 bounds, shape = _data_facts(trains[0])
                 _in_cell(cell, functools.partial(_attack_cell, checked[cell.id], bounds, shape))
-        from tfrobust.studies.report_check import check_report_columns
+        from tfrobust.studies.report_check import check_claim_columns, check_report_columns
 
         check_report_columns(spec, cells, checked, kinds=registry)
+        check_claim_columns(spec, cells, checked, kinds=registry)
     return cells

@@ -9,7 +9,15 @@
   stage, kind, the config hash its directory holds, ``status`` ``running``
   from its start, ``done`` with its metrics and seconds once finished;
 - ``results.csv``: one row per done cell (``id``, ``stage``, the grid labels,
-  the metrics flattened), rewritten atomically after every cell.
+  the metrics flattened), rewritten atomically after every cell;
+- ``claims.csv``: the verdict of each of the spec's claims
+  (:mod:`tfrobust.reports.claims`; ``pending`` while a claim's cells are not
+  all done), rewritten with ``results.csv`` when the spec has claims, and at
+  the end of the run (by the report, or without one).
+
+The spec's report section and claims are stored in the ledger's meta (JSON),
+where the report and ``tfrobust study status`` read them; they are no part of
+any cell, so adding a claim recomputes nothing.
 
 Before anything runs or is written, every cell's params are checked against
 its kind (:func:`tfrobust.studies.check.check_study`): a misspelt or ill-typed
@@ -62,11 +70,13 @@ from tfrobust.studies.ledger import LEDGER_NAME, Ledger, to_json
 from tfrobust.studies.leftovers import remove_leftovers
 from tfrobust.studies.spec import Cell, StudySpec
 
-__all__ = ["RECORDS_DIR", "RESULTS_NAME", "StudySummary", "check_study_dir", "parse_shard", "read_cell_record", "run_study",
-           "select_shard", "stable_hash", "write_results"]
+__all__ = ["CLAIMS_NAME", "RECORDS_DIR", "RESULTS_NAME", "StudySummary", "check_study_dir", "claim_counts",
+           "parse_shard", "read_cell_record", "run_study", "select_shard", "stable_hash", "write_results"]
 
 RESULTS_NAME = "results.csv"
 RECORDS_DIR = "records"
+#: The verdicts of the spec's claims (as ``tfrobust.reports.claims.CLAIMS_NAME``, which imports pandas).
+CLAIMS_NAME = "claims.csv"
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class StudySummary:
         report: the written ``report.html`` (None when not asked for).
         report_errors: one line per report item in error (``report item NAME: ...``).
         recovered: cells taken as done from their record (counted in ``cached`` too).
+        claims: the written ``claims.csv`` (None when the spec has no claims or it could not be written).
     """
 
     out_dir: Path
@@ -96,6 +107,7 @@ class StudySummary:
     report: Path | None = None
     report_errors: tuple[str, ...] = ()
     recovered: int = 0
+    claims: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -168,6 +180,31 @@ def write_results(out_dir: str | os.PathLike[str], *, ledger: Ledger | None = No
     tmp.write_text(buffer.getvalue(), encoding="utf-8")
     os.replace(tmp, out / RESULTS_NAME)
     return rows
+
+
+def claim_counts(path: str | os.PathLike[str]) -> str:
+    """``2 reproduced, 1 inconclusive``: the verdicts in a ``claims.csv`` (rows of a claim's ``by`` values,
+    ids with ``[``, not counted); "" when it is missing or empty."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            verdicts = [r.get("verdict", "") for r in csv.DictReader(handle) if "[" not in r.get("id", "")]
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return ""
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return ", ".join(f"{n} {v}" for v, n in counts.items())
+
+
+def _write_claims(out: Path, say: Callable[[str], None]) -> Path | None:
+    """(Re)writes ``claims.csv``; a failure is reported, never raised (the cells' work is safe)."""
+    from tfrobust.reports.claims import write_claims
+
+    try:
+        return write_claims(out)
+    except Exception as err:  # claims are a summary: they must not stop a run
+        say(f"claims: not written: {_one_line(err)}")
+        return None
 
 
 def read_cell_record(out_dir: str | os.PathLike[str], cell_id: str) -> dict[str, Any] | None:
@@ -273,7 +310,8 @@ def run_study(
     fresh: set[str] = set()  # cells computed in this run
     with Ledger(out) as ledger:
         ledger.set_meta({"name": spec.name, "preset": preset or "", "description": spec.description,
-                         "reference": spec.reference, "report": json.dumps(dict(spec.report))})
+                         "reference": spec.reference, "report": json.dumps(dict(spec.report)),
+                         "claims": json.dumps([dict(c) for c in spec.claims])})
         previous = ledger.sync(cells)
         done = {r["id"] for r in ledger.rows("done")}
         removed = remove_leftovers(out, owned={c.id for c in cells} - done, done=done)
@@ -342,23 +380,31 @@ def run_study(
             fresh.add(cell.id)
             ran += 1
             write_results(out, ledger=ledger)
+            if spec.claims:
+                _write_claims(out, say)
             say(f"{tag}: done in {time.time() - tic:.1f} s")
         write_results(out, ledger=ledger)
     report_path = None
     report_errors: tuple[str, ...] = ()
+    claims_path: Path | None = None
     if report:
         from tfrobust.reports import write_report
 
-        written = write_report(out)
+        written = write_report(out)  # writes claims.csv too
         report_path = written.path
         report_errors = written.problems
         for error in report_errors:
             say(f"report: {error}")
+        claims_path = out / CLAIMS_NAME if spec.claims and (out / CLAIMS_NAME).is_file() else None
+    elif spec.claims or (out / CLAIMS_NAME).is_file():
+        claims_path = _write_claims(out, say)
     summary = StudySummary(out_dir=out, cells=len(cells), ran=ran, cached=cached, failed=tuple(failed),
                            skipped=tuple(skipped), seconds=time.time() - started, report=report_path,
-                           report_errors=report_errors, recovered=recovered)
+                           report_errors=report_errors, recovered=recovered, claims=claims_path)
     say(f"study {spec.name}: {len(cells)} cells, {ran} run, {cached} cached, {len(failed)} failed, "
         f"{len(skipped)} skipped in {summary.seconds:.1f} s -> {out / RESULTS_NAME}")
+    if claims_path is not None:
+        say(f"claims: {claim_counts(claims_path) or 'none'} -> {claims_path}")
     if report_path is not None:
         say(f"report: {report_path}")
     return summary

@@ -36,7 +36,12 @@ the grid) or ``{linspace: [start, stop, num]}`` instead of a list.
 
 An optional ``report`` section lists the figures and tables of the study
 (checked by :func:`tfrobust.reports.check_report_section`; see
-:func:`tfrobust.reports.build_report`).
+:func:`tfrobust.reports.build_report`), and an optional ``claims`` list the
+papers' statements tested on the results, each with a verdict (checked by
+:func:`tfrobust.reports.claims.check_claims_section`; see
+:mod:`tfrobust.reports.claims`). Neither is part of any cell: adding or
+changing a report item or a claim changes no cell's id or config hash, so
+no cell runs again.
 
 A *cell* is one stage at one combination of its ``over`` values. Its id is
 ``stage__key-label__key-label`` (grid order; labels are the values, or the
@@ -70,7 +75,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]")
 _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 _ARITHMETIC = re.compile(rf"{_NUMBER}(?:[*/]{_NUMBER})+")
 _GENERATORS = ("range", "linspace")
-_SPEC_FIELDS = ("name", "description", "reference", "grid", "presets", "stages", "report")
+_SPEC_FIELDS = ("name", "description", "reference", "grid", "presets", "stages", "report", "claims")
 _STAGE_FIELDS = ("name", "kind", "params", "needs", "over")
 
 
@@ -287,6 +292,7 @@ class StudySpec:
         stages: stages in dependency order.
         report: the validated ``report`` section (figures and tables drawn by
             :func:`tfrobust.reports.build_report`; empty: the generic report).
+        claims: the validated ``claims`` (:mod:`tfrobust.reports.claims`); not part of any cell.
     """
 
     name: str
@@ -296,6 +302,7 @@ class StudySpec:
     description: str = ""
     reference: str = ""
     report: Mapping[str, Any] = field(default_factory=dict)
+    claims: tuple[Mapping[str, Any], ...] = ()
 
     def cells(self, preset: str | None = None) -> list[Cell]:
         """All cells, dependencies before dependents (stage order, then grid order).
@@ -353,6 +360,19 @@ def _check_report(section: Any, stages: Mapping[str, Stage]) -> dict[str, Any]:
         raise ConfigError(str(err)) from None
 
 
+def _check_claims(section: Any, stages: Mapping[str, Stage]) -> tuple[dict[str, Any], ...]:
+    """The ``claims`` list, validated by :func:`tfrobust.reports.claims.check_claims_section`
+    (tests, fields, column references; every stage a claim reads is a stage here)."""
+    if section is None:
+        return ()
+    from tfrobust.reports.claims import check_claims_section
+
+    try:
+        return tuple(check_claims_section(section, stages=list(stages)))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None) -> StudySpec:
     """Validates a parsed study file (see the module docstring).
 
@@ -364,7 +384,8 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
 
     Raises:
         ConfigError: unknown fields, unknown stage in ``needs``, cycles,
-            unknown grid key in ``over`` or params, unknown kind, bad presets.
+            unknown grid key in ``over`` or params, unknown kind, bad presets, a bad
+            report item or claim (one line naming it and the field).
     """
     if kinds is None:
         from tfrobust.registry import KINDS
@@ -432,9 +453,10 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
             raise ConfigError(f"presets.{preset}.grid: unknown grid key(s) {', '.join(map(str, unknown))}")
         presets[str(preset)] = entry
     report = _check_report(spec.get("report"), stages)
+    claims = _check_claims(spec.get("claims"), stages)
     result = StudySpec(name=name, grid=grid, stages=tuple(stages[n] for n in order), presets=presets,
                        description=spec.get("description", "") or "", reference=spec.get("reference", "") or "",
-                       report=report)
+                       report=report, claims=claims)
     for preset in presets:
         result.cells(preset)  # preset overrides must resolve too
     return result
