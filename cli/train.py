@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,9 +9,19 @@ from typing import Any
 import click
 
 from cli import import_tensorflow_quietly
-from cli.options import ARCH_CHOICE, option_flag, parse_options, parse_partial, registry_choice
+from cli.options import (
+    ARCH_CHOICE,
+    download_flag,
+    keras_verbose,
+    option_flag,
+    parse_options,
+    parse_partial,
+    quiet_flag,
+    registry_choice,
+)
 from cli.outdir import check_out_dir
 from tfrobust.config import (
+    STRATEGIES,
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -30,11 +39,11 @@ def _with(config: Any, **changes: Any) -> Any:
     return replace(config, **changes) if changes else config
 
 
-@click.command()
+@click.command(short_help="Train a classifier (standard, adversarial, ir, jr, trades) into a run directory.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML training config (configs/*.yaml); flags below override it.")
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default=None,
-              help="Dataset name (default: fashion_mnist).")
+              help="Dataset name (default: --config's, else fashion_mnist).")
 @click.option("--arch", type=ARCH_CHOICE, default=None,
               help="Architecture, a name of tfrobust.models.MODELS (default: kim_mnist_cnn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
@@ -43,6 +52,7 @@ def _with(config: Any, **changes: Any) -> Any:
               help="Training method (default: standard); `tfrobust list methods` shows each one's options.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the dataset's original files.")
+@download_flag
 @click.option("--classes", default=None, help="Keep only these labels, e.g. 5,7.")
 @click.option("--bounds", default=None, help="Value range lo,hi in data units, e.g. -1,1.")
 @click.option("--epochs", type=int, default=None, help="Epochs.")
@@ -62,11 +72,19 @@ def _with(config: Any, **changes: Any) -> Any:
 @click.option("--robust-eval", type=int, default=None,
               help="Log val_robust_accuracy under the training attack on the first N test images every epoch.")
 @click.option("--jacobian-eval", type=int, default=None,
-              help="log label/other-logit Jacobian norms (Noack Fig. 4) on the first N test images every epoch.")
+              help="Log label/other-logit Jacobian norms (Noack Fig. 4) on the first N test images every epoch.")
 @click.option("--snapshot", type=int, default=None,
-              help="save OUT/snapshots/saliency_epochNNN.png (logit gradients of the first N test images) "
+              help="Save OUT/snapshots/saliency_epochNNN.png (logit gradients of the first N test images) "
                    "and TensorBoard images in OUT/logs every epoch.")
-@click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
+@click.option("--strategy", type=click.Choice(list(STRATEGIES)), default=None,
+              help="Spread training over devices (default: --config's, else none): mirrored = the local GPUs "
+                   "(else the logical CPUs); multiworker = the workers of the TF_CONFIG cluster, each running "
+                   "this command (the chief writes --out, which must be on a file system all workers see). "
+                   "--batch-size is the global batch.")
+@click.option("--tensorboard/--no-tensorboard", default=True,
+              help="Write TensorBoard logs to OUT/logs: every epoch's scalars (losses, accuracies, "
+                   "val_robust_accuracy, regularizer terms, Jacobian norms) and saliency images [default: on].")
+@quiet_flag
 @click.option("--overwrite", is_flag=True,
               help="Start over in an --out that holds a finished run or an unfinished run with other "
                    "settings (removes only the files a run writes).")
@@ -75,12 +93,14 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
           epochs: int | None, batch_size: int | None, limit: int | None, seed: int | None,
           optimizer: str | None, lr: str | None, jit: bool | None, options: tuple[str, ...],
           norm: str | None, eps: str | None, steps: int | None, robust_eval: int | None,
-          jacobian_eval: int | None, snapshot: int | None, quiet: bool, overwrite: bool) -> None:
+          jacobian_eval: int | None, snapshot: int | None, strategy: str | None, tensorboard: bool, quiet: bool,
+          overwrite: bool) -> None:
     """Train a classifier: standard, adversarial (PGD), ir (Interpretation
     Regularization with target maps) or jr (Jacobian Regularization).
 
     Writes OUT/model.keras, OUT/saved_model/, OUT/history.csv, OUT/config.yaml,
-    OUT/metrics.json and OUT/report.html with OUT/curves.png.
+    OUT/metrics.json, OUT/report.html with OUT/curves.png, and TensorBoard
+    logs in OUT/logs (`tensorboard --logdir OUT/logs`).
 
     Method options come from --config's method_options and `--option KEY=VALUE`
     (`tfrobust list methods`; nested keys with dots: `--option attack.step_size=0.1`,
@@ -105,7 +125,7 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     if method is not None and method != config.method:
         config = replace(config, method_options={})  # options belong to the config's method
     config = _with(config, data=data_cfg, model=model_cfg, optimizer=opt_cfg, method=method,
-                   epochs=epochs, batch_size=batch_size, seed=seed, jit_compile=jit)
+                   epochs=epochs, batch_size=batch_size, seed=seed, jit_compile=jit, strategy=strategy)
     attack_flags = {k: v for k, v in dict(
         norm=norm, eps=None if eps is None else parse_number(eps, name="--eps"), steps=steps).items()
         if v is not None}
@@ -113,23 +133,26 @@ def train(config_path: str | None, dataset: str | None, arch: str | None, out_di
     import_tensorflow_quietly()
     from tfrobust.reports import write_training_report
     from tfrobust.training import train as train_run
+    from tfrobust.training.distribute import get_strategy, worker_dir
 
-    callbacks = []
-    if robust_eval is not None:
-        callbacks.append(_robust_eval_callback(config, robust_eval))
-    if jacobian_eval is not None:
-        callbacks.append(_jacobian_eval_callback(config, jacobian_eval))
-    if snapshot is not None:
-        callbacks.append(_snapshot_callback(config, snapshot, Path(out_dir)))
-    click.echo(
-        f"training {config.model.arch} on {config.data.name} ({config.method}, "
-        f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
-    )
-    # A progress bar on a terminal; one line per epoch in logs and pipes.
-    verbose = 2 if quiet or not sys.stdout.isatty() else 1
-    # The report is written before the run's backup is removed: an interrupted report is finished by a re-run.
-    result = train_run(config, out_dir, verbose=verbose, callbacks=callbacks, overwrite=overwrite,
-                       finalize=write_training_report)
+    distribute = get_strategy(config.strategy)  # multiworker: set up before the callbacks run TensorFlow ops
+    # A multi-worker run's non-chief workers write (their snapshots too) into a temporary directory.
+    with worker_dir(out_dir, distribute) as write_dir:
+        callbacks = []
+        if robust_eval is not None:
+            callbacks.append(_robust_eval_callback(config, robust_eval))
+        if jacobian_eval is not None:
+            callbacks.append(_jacobian_eval_callback(config, jacobian_eval))
+        if snapshot is not None:
+            callbacks.append(_snapshot_callback(config, snapshot, write_dir, tensorboard))
+        click.echo(
+            f"training {config.model.arch} on {config.data.name} ({config.method}, "
+            f"{config.epochs} epochs, batch {config.batch_size}, seed {config.seed}) -> {out_dir}"
+        )
+        verbose = keras_verbose(quiet)  # a progress bar on a terminal; one line per epoch in logs and pipes
+        # The report is written before the run's backup is removed: an interrupted report is finished by a re-run.
+        result = train_run(config, out_dir, verbose=verbose, callbacks=callbacks, overwrite=overwrite,
+                           finalize=write_training_report, tensorboard=tensorboard)
     report = Path(out_dir) / "report.html"
     m = result.metrics
     click.echo(f"test accuracy  {m['test_accuracy']:.4f}  (loss {m['test_loss']:.4f}, "
@@ -193,16 +216,17 @@ def _jacobian_eval_callback(config: TrainConfig, n: int) -> Any:
     return JacobianNorm(test_ds.x, test_ds.y)
 
 
-def _snapshot_callback(config: TrainConfig, n: int, out: Path) -> Any:
-    """SaliencySnapshot of the first n test images: PNG per epoch and TensorBoard images."""
+def _snapshot_callback(config: TrainConfig, n: int, out: Path, tensorboard: bool = True) -> Any:
+    """SaliencySnapshot of the first n test images: PNG per epoch and (unless off) TensorBoard images."""
     from tfrobust.training import load_data
     from tfrobust.training.callbacks import SaliencySnapshot
 
     if n <= 0:
         raise click.BadParameter(f"must be a positive number of images, got {n}", param_hint="--snapshot")
     _, test_ds = load_data(replace(config, data=replace(config.data, limit=n)))
-    return SaliencySnapshot(test_ds.x, test_ds.y, out_dir=out / "snapshots", log_dir=out / "logs", max_images=n,
-                            bounds=test_ds.bounds)
+    return SaliencySnapshot(test_ds.x, test_ds.y, out_dir=out / "snapshots",
+                            log_dir=out / "logs" if tensorboard else None, max_images=n, bounds=test_ds.bounds,
+                            class_names=test_ds.class_names)
 
 
 def _robust_eval_callback(config: TrainConfig, n: int) -> Any:

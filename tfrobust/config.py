@@ -31,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "FLOAT32_MAX",
     "MODEL_SELECTIONS",
+    "STRATEGIES",
     "FLOAT32_TINY",
     "check_bool",
     "check_int",
@@ -343,6 +344,8 @@ class OptimizerConfig:
 
 #: Which weights a training run keeps (``TrainConfig.model_selection``).
 MODEL_SELECTIONS = ("last", "best_validation", "best_test_set")
+#: How a run spreads its training over devices (TrainConfig.strategy).
+STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,12 @@ class TrainConfig:
             integer, or a fraction of the training split).
         selection_start: fraction of the epochs after which an epoch may be
             selected (Noack's code: ``epoch > 0.5 * n_epochs``).
+        strategy: how training is spread over devices: ``none`` (one
+            device), ``mirrored`` (``tf.distribute.MirroredStrategy`` over the
+            local GPUs, else the logical CPUs) or ``multiworker``
+            (``tf.distribute.MultiWorkerMirroredStrategy``, cluster from
+            ``TF_CONFIG``). ``batch_size`` is the global batch, split among
+            the replicas. See :mod:`tfrobust.training.distribute`.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -390,6 +399,7 @@ class TrainConfig:
     model_selection: str = "last"
     validation_size: Any = 5000
     selection_start: float = 0.5
+    strategy: str = "none"
 
     def __post_init__(self) -> None:
         for name, kind in (("data", DataConfig), ("model", ModelConfig), ("optimizer", OptimizerConfig)):
@@ -418,6 +428,8 @@ class TrainConfig:
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= float(start) < 1.0:
             raise ConfigError(f"selection_start must be a number in [0, 1), got {start!r}")
         _set(self, "selection_start", float(start))
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
 
 
 T = TypeVar("T")

@@ -6,7 +6,8 @@
   (:data:`tfrobust.registry.METHODS`): name -> entry with the method's options.
 - :func:`train` (``run``): a whole run from a ``TrainConfig``, resumable
   (``resume``), its files written atomically (``artifacts``);
-  :func:`~tfrobust.training.rundir.open_run` opens a finished run.
+  :func:`~tfrobust.training.rundir.open_run` opens a finished run;
+  ``distribute``: the run over several devices or workers (``TrainConfig.strategy``).
 - ``optimizers``, ``callbacks``, ``ensemble`` (members trained side by side),
   ``targets`` (IR's target-map caches).
 """

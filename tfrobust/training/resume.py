@@ -27,7 +27,9 @@ with an existing directory and keeps the resumable state consistent:
   non-empty directory that is not a tfrobust run is always refused.
   ``overwrite`` removes only the files a run writes, never unknown ones.
 
-One process at a time may use a run directory.
+One process at a time may use a run directory; in a multi-worker run, the
+chief writes it and the other workers read its backup only when they start
+(:meth:`RunDirectory.worker_copy`).
 """
 
 from __future__ import annotations
@@ -352,6 +354,20 @@ class RunDirectory:
                              "resume it, or pass --overwrite (overwrite=True) to start over")
         new.state = state
         new.rows = list(state["history"]) if state else []
+        return new
+
+    def worker_copy(self, path: str | os.PathLike) -> RunDirectory:
+        """This run's committed state (backup weights, seed states, history) in a new directory ``path``.
+
+        A multi-worker run's non-chief workers (:mod:`tfrobust.training.distribute`) resume from the chief's
+        run directory and write only into their own ``path``. Call it before training starts: the chief
+        commits no epoch until every worker trains.
+        """
+        new = RunDirectory(Path(path), self.record, None)
+        if self.state is not None and "weights" in self.state:
+            new.backup.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.backup / self.state["weights"], new.backup / self.state["weights"])
+            new.state, new.rows = dict(self.state), list(self.rows)
         return new
 
     def _remove_run_files(self) -> None:

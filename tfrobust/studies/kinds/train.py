@@ -32,6 +32,7 @@ def train_kind(
     model_selection: Literal["last", "best_validation", "best_test_set"] = "last",
     validation_size: int | float = 5000,
     selection_start: float = 0.5,
+    strategy: Literal["none", "mirrored", "multiworker"] = "none",
 ) -> Mapping[str, Any]:
     """Trains one model; the params are a training config (the layout of ``configs/*.yaml``).
 
@@ -59,6 +60,11 @@ def train_kind(
     grid may include 0; its ``config.yaml`` records ``method: standard`` and its
     metrics ``trained_as: standard``.
 
+    ``strategy: mirrored`` trains the cell over the local GPUs (else the
+    logical CPUs); ``multiworker`` is refused in a study (every worker would
+    run the study and write its ledger): train such a model with
+    ``tfrobust train --strategy multiworker`` on every worker.
+
     Writes the artifacts of :func:`tfrobust.training.train` (``model.keras``,
     ``history.csv``, ``metrics.json``, ...) into ``out_dir``; a killed cell
     re-run into the same directory resumes from its last finished epoch.
@@ -74,7 +80,7 @@ def train_kind(
               "method_options": method_options, "epochs": epochs, "batch_size": batch_size, "seed": seed,
               "jit_compile": jit_compile, "deterministic": deterministic, "validate": validate,
               "model_selection": model_selection, "validation_size": validation_size,
-              "selection_start": selection_start}
+              "selection_start": selection_start, "strategy": strategy}
     check_params(params)  # before any work: what the study check checks
     standard = zero_eps_adversarial(params)
     values = train_config_values(params)
@@ -112,6 +118,9 @@ def check_params(params: Mapping[str, Any]) -> None:
         ConfigError: one line naming the field.
     """
     config = train_config_from_dict(train_config_values(params))
+    if config.strategy == "multiworker":
+        raise ConfigError("strategy: multiworker is not supported in a study (every worker would run the study "
+                          "and write its ledger); use mirrored, or tfrobust train --strategy multiworker on each worker")
     if config.method in METHODS:
         METHODS[config.method].parse(config.method_options, prefix="method_options")
 
