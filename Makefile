@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.tfrobust-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install data browser lint bench bench-pgd bench-autoattack bench-studies clean
+.PHONY: demo test install data browser lint bench bench-pgd bench-autoattack bench-studies bench-ray clean
 
 # The demo study (configs/studies/demo.yaml, quick preset); re-running resumes / reuses finished cells.
 demo: install data
@@ -74,3 +74,7 @@ bench-autoattack: install data
 # Every study config's quick preset from scratch: wall time and report tables (about 40 min on 2 cores).
 bench-studies: install data
 	$(BIN)/python benchmarks/study_presets.py --fresh --out benchmarks/results
+
+# The sequential runner against --executor ray (local instance, 2 workers) on 8 independent cells (about 3 min).
+bench-ray: install
+	$(BIN)/python benchmarks/ray_executor.py --out benchmarks/results

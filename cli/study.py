@@ -59,14 +59,28 @@ def check(config: str, preset: str | None) -> None:
 @click.option("--shard", "shard_text", default=None,
               help="i/n: run shard i (0-based) of n; each connected group of dependent cells runs "
                    "wholly in one shard, so all shards together run every cell once.")
+@click.option("--executor", type=click.Choice(["sequential", "ray"]), default="sequential", show_default=True,
+              help="sequential: one cell after another in this process; ray: cells whose dependencies are done "
+                   "run at once as Ray tasks (a local Ray instance, or the cluster at --address).")
+@click.option("--address", default=None,
+              help="With --executor ray: join this Ray cluster (auto, HOST:PORT or ray://HOST:PORT); OUT must be "
+                   "on storage every node mounts at the same path. Default: start a local Ray instance.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --executor ray: at most N cells at once (a local instance gets N CPUs; "
+                   "default: every CPU).")
 @quiet_flag
 @download_flag
 @click.option("--no-report", is_flag=True, help="Do not (re)write figures, tables and report.html at the end.")
-def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, quiet: bool,
-        no_report: bool) -> None:
+def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, executor: str,
+        address: str | None, workers: int | None, quiet: bool, no_report: bool) -> None:
     """Run every cell of CONFIG not done yet into OUT; finished cells are never recomputed.
 
     With --quiet no line per cell is printed, only the summary.
+
+    With --executor ray each cell asks Ray for its kind's CPUs, GPU fraction and
+    memory (a stage's `resources:` overrides them); a cell whose worker dies is
+    run again from an empty directory (twice at most), then recorded failed.
+    Only this process writes the ledger; Ctrl-C cancels the running cells.
 
     Every cell's params are checked against its kind before any cell runs. Temp
     files a killed run left are removed. Ends by writing OUT/figures/,
@@ -76,9 +90,20 @@ def run(config: str, out_dir: str, preset: str | None, shard_text: str | None, q
     """
     from tfrobust.studies import load_study_spec, parse_shard, run_study
 
+    if executor == "ray" and shard_text:
+        raise click.UsageError("--shard is for the sequential executor; --executor ray runs every cell of the "
+                               "study itself (drop --shard)")
+    if executor != "ray" and (address is not None or workers is not None):
+        raise click.UsageError("--address and --workers need --executor ray")
     spec = load_study_spec(config)
     shard = parse_shard(shard_text) if shard_text else None
-    summary = run_study(spec, out_dir, preset=preset, shard=shard, progress=not quiet, report=not no_report)
+    runner = None
+    if executor == "ray":
+        from tfrobust.studies.executor_ray import RayExecutor
+
+        runner = RayExecutor(address, workers=workers)
+    summary = run_study(spec, out_dir, preset=preset, shard=shard, progress=not quiet, report=not no_report,
+                        executor=runner)
     if quiet:
         click.echo(f"study {spec.name}: {summary.cells} cells, {summary.ran} run, {summary.cached} cached, "
                    f"{len(summary.failed)} failed, {len(summary.skipped)} skipped")

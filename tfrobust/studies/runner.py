@@ -38,6 +38,16 @@ aside), unless a dependency was recomputed in this run. Temp files that
 killed processes left are removed at the start of a run
 (:func:`tfrobust.studies.leftovers.remove_leftovers`).
 
+Each cell goes through three steps, shared by both executors: the driver
+settles it (:meth:`StudyRun.settle`: cached, recovered from its record,
+skipped, or to run) and prepares it (:meth:`StudyRun.prepare`: a clean or
+resumable directory, the ``running`` record and ledger row);
+:func:`execute_cell` runs its kind and writes its ``done`` record or
+``error.txt`` (in this process, or in a Ray worker with ``executor=``, see
+:mod:`tfrobust.studies.executor_ray`); the driver records the outcome
+(:meth:`StudyRun.record`: the ledger, ``results.csv``, ``claims.csv``). Only
+the driver writes the ledger.
+
 Sharding (``shard=(i, n)``, ``0 <= i < n``): cells are grouped into the
 connected components of the dependency graph and a component runs wholly in
 shard ``stable_hash(its root cell ids) % n``, so every cell runs exactly once
@@ -58,10 +68,10 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tfrobust.config import ConfigError
-from tfrobust.registry import KINDS
+from tfrobust.registry import KINDS, Entry
 from tfrobust.reports.files import atomic_write_text
 from tfrobust.reports.ledgerfile import flatten_metrics
 from tfrobust.studies.check import check_study
@@ -70,8 +80,9 @@ from tfrobust.studies.ledger import LEDGER_NAME, Ledger, to_json
 from tfrobust.studies.leftovers import remove_leftovers
 from tfrobust.studies.spec import Cell, StudySpec
 
-__all__ = ["CLAIMS_NAME", "RECORDS_DIR", "RESULTS_NAME", "StudySummary", "check_study_dir", "claim_counts",
-           "parse_shard", "read_cell_record", "run_study", "select_shard", "stable_hash", "write_results"]
+__all__ = ["CLAIMS_NAME", "RECORDS_DIR", "RESULTS_NAME", "CellExecutor", "CellJob", "CellOutcome", "StudyRun",
+           "StudySummary", "check_study_dir", "claim_counts", "execute_cell", "parse_shard", "read_cell_record",
+           "run_study", "select_shard", "stable_hash", "write_results"]
 
 RESULTS_NAME = "results.csv"
 RECORDS_DIR = "records"
@@ -257,6 +268,218 @@ def check_study_dir(out: Path) -> None:
                               "or records/); choose a new or empty --out")
 
 
+@dataclass(frozen=True)
+class CellJob:
+    """What running one prepared cell needs (picklable: it travels to Ray workers).
+
+    Attributes:
+        cell: the cell.
+        out_dir: the study directory (absolute for a Ray worker).
+        deps: dependency key -> that dependency's cell directory.
+        params: the cell's params as plain JSON values.
+    """
+
+    cell: Cell
+    out_dir: Path
+    deps: Mapping[str, Path]
+    params: Mapping[str, Any]
+
+    @property
+    def cell_dir(self) -> Path:
+        """The cell's own artifact directory ``cells/<id>/``."""
+        return self.out_dir / "cells" / self.cell.id
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What running a cell gave: its metrics, or the one-line error of its kind.
+
+    Attributes:
+        cell_id: the cell's id.
+        metrics: the kind's metrics (None when it failed).
+        error: ``Type: message`` of the failure (None when done).
+        seconds: wall time of the kind.
+    """
+
+    cell_id: str
+    metrics: Mapping[str, Any] | None
+    error: str | None
+    seconds: float
+
+
+def execute_cell(job: CellJob, entry: Entry | None = None) -> CellOutcome:
+    """Runs a prepared cell's kind and writes its ``done`` record, or ``error.txt`` with the traceback.
+
+    The same code runs a cell in the sequential runner and in a Ray worker.
+
+    Args:
+        job: the prepared cell (:meth:`StudyRun.prepare`).
+        entry: the kind's registry entry, shipped by a driver to a worker that may lack it (a kind added
+            at run time); None: looked up in :data:`~tfrobust.registry.KINDS` by :func:`run_kind`.
+
+    Returns:
+        The outcome; an exception of the kind becomes a failed outcome, never raised.
+
+    Raises:
+        BaseException: KeyboardInterrupt and the like pass through (the cell stays resumable).
+    """
+    cell = job.cell
+    tic = time.time()
+    try:
+        if entry is None:
+            metrics = run_kind(cell.kind, dict(job.params), job.deps, job.cell_dir)
+        else:
+            options = entry.parse(dict(job.params), prefix=cell.kind)
+            metrics = entry.load()(dict(job.deps), job.cell_dir, **options)
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"kind {cell.kind!r} returned {type(metrics).__name__}, not a mapping of metrics")
+        seconds = time.time() - tic
+        _write_cell_record(cell, job.out_dir, "done", metrics, seconds)
+        return CellOutcome(cell.id, json.loads(to_json(dict(metrics))), None, seconds)
+    except Exception as err:  # a failing cell must not stop the others
+        (job.cell_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        return CellOutcome(cell.id, None, _one_line(err), time.time() - tic)
+
+
+class StudyRun:
+    """The driver's side of one run: the ledger, each cell's state, the counts and the progress lines.
+
+    Args:
+        spec: the study.
+        cells: the cells of this run, in dependency order.
+        out: the study directory.
+        ledger: its open ledger (synced with ``cells``).
+        previous: each cell's ledger row before the sync.
+        say: receives one progress line per event.
+    """
+
+    def __init__(self, spec: StudySpec, cells: Sequence[Cell], out: Path, ledger: Ledger,
+                 previous: Mapping[str, dict[str, Any]], say: Callable[[str], None]) -> None:
+        self.spec = spec
+        self.cells = list(cells)
+        self.out = out
+        self.ledger = ledger
+        self.previous = previous
+        self.say = say
+        self.state: dict[str, str] = {}
+        self.fresh: set[str] = set()  # cells computed in this run
+        self.ran = self.cached = self.recovered = 0
+        self.failed: list[str] = []
+        self.skipped: list[str] = []
+        self._number = {c.id: i for i, c in enumerate(self.cells, 1)}
+
+    def tag(self, cell: Cell) -> str:
+        """``[3/10] <id>``: how progress lines name a cell."""
+        return f"[{self._number[cell.id]}/{len(self.cells)}] {cell.id}"
+
+    def settle(self, cell: Cell) -> bool:
+        """Records a cell that needs no run (cached, recovered from its record, or skipped); True when it must run.
+
+        Call it once every dependency of the cell has its final state.
+        """
+        tag = self.tag(cell)
+        row = self.ledger.get(cell.id)
+        if row is not None and row["status"] == "done":
+            self.state[cell.id] = "done"
+            self.cached += 1
+            self.say(f"{tag}: done (cached)")
+            return False
+        record = read_cell_record(self.out, cell.id)
+        if (record is not None and _finished_record(record, cell)
+                and all(self.state.get(d) == "done" and d not in self.fresh for d in cell.needs.values())):
+            self.ledger.finish(cell.id, record["metrics"], float(record.get("seconds") or 0.0))
+            self.state[cell.id] = "done"
+            self.cached += 1
+            self.recovered += 1
+            self.say(f"{tag}: done (recovered from {RECORDS_DIR}/{cell.id}.json)")
+            return False
+        blocked = [d for d in cell.needs.values() if self.state.get(d) != "done"]
+        if blocked:
+            reason = f"dependency {blocked[0]} {self.state.get(blocked[0], 'not run')}"
+            self.ledger.skip(cell.id, reason)
+            self.state[cell.id] = "skipped"
+            self.skipped.append(cell.id)
+            self.say(f"{tag}: skipped ({reason})")
+            return False
+        return True
+
+    def prepare(self, cell: Cell, *, clean: bool = False) -> CellJob:
+        """Readies a cell to run: its directory (cleared when it holds another config, or when ``clean``),
+        the ``running`` record and ledger row, and the progress line.
+
+        Args:
+            cell: a cell :meth:`settle` said must run.
+            clean: start from an empty directory (a retry after a killed worker).
+        """
+        cell_dir = self.out / "cells" / cell.id
+        record = read_cell_record(self.out, cell.id)
+        old = self.previous.get(cell.id)
+        if clean:
+            stale = True
+        elif record is not None:  # the directory says which config it holds
+            stale = record.get("config_hash") != cell.config_hash
+        else:
+            stale = old is None or old["config_hash"] != cell.config_hash
+        if cell_dir.exists() and stale:
+            _clear(cell_dir)  # artifacts of another config must not be resumed from
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        (cell_dir / "error.txt").unlink(missing_ok=True)
+        _write_cell_record(cell, self.out, "running")
+        deps = {key: self.out / "cells" / dep for key, dep in cell.needs.items()}
+        self.say(f"{self.tag(cell)}: running {cell.kind}")
+        self.ledger.start(cell.id)
+        return CellJob(cell=cell, out_dir=self.out, deps=deps, params=json.loads(json.dumps(cell.params)))
+
+    def record(self, cell: Cell, outcome: CellOutcome) -> None:
+        """Writes a finished cell's outcome to the ledger (and ``results.csv``, ``claims.csv`` when done)."""
+        tag = self.tag(cell)
+        if outcome.error is not None or outcome.metrics is None:
+            error = outcome.error or "no metrics"
+            self.ledger.fail(cell.id, error, outcome.seconds)
+            self.state[cell.id] = "failed"
+            self.failed.append(cell.id)
+            self.say(f"{tag}: FAILED {error}")
+            return
+        self.ledger.finish(cell.id, outcome.metrics, outcome.seconds)
+        self.state[cell.id] = "done"
+        self.fresh.add(cell.id)
+        self.ran += 1
+        write_results(self.out, ledger=self.ledger)
+        if self.spec.claims:
+            _write_claims(self.out, self.say)
+        self.say(f"{tag}: done in {outcome.seconds:.1f} s")
+
+    def interrupted(self, cell_id: str, reason: str = "interrupted") -> None:
+        """Marks a started cell ``pending`` again: not done, resumable."""
+        self.ledger.reset(cell_id, reason)
+
+
+class CellExecutor(Protocol):
+    """Runs a study's cells (``run_study(..., executor=...)``), e.g. on a Ray cluster.
+
+    ``run(study)`` must settle every cell of ``study.cells`` once its dependencies have their final
+    state, prepare, execute (:func:`execute_cell`) and record each one that must run, and on an
+    interrupt mark the started cells pending (:meth:`StudyRun.interrupted`) before re-raising.
+    """
+
+    def run(self, study: StudyRun) -> None:
+        """Runs the cells of ``study``."""
+
+
+def _run_sequentially(study: StudyRun) -> None:
+    """The default executor: each cell in dependency order, in this process."""
+    for cell in study.cells:
+        if not study.settle(cell):
+            continue
+        job = study.prepare(cell)
+        try:
+            outcome = execute_cell(job)
+        except BaseException:  # KeyboardInterrupt: not done, resumable
+            study.interrupted(cell.id)
+            raise
+        study.record(cell, outcome)
+
+
 def run_study(
     spec: StudySpec,
     out_dir: str | os.PathLike[str],
@@ -265,6 +488,7 @@ def run_study(
     shard: tuple[int, int] | None = None,
     progress: bool | Callable[[str], None] = True,
     report: bool = True,
+    executor: CellExecutor | None = None,
 ) -> StudySummary:
     """Runs every cell of a study that is not done yet (see the module docstring).
 
@@ -279,6 +503,8 @@ def run_study(
         report: when done, (re)write the figures, tables and ``report.html``
             of the study (:func:`tfrobust.reports.build_report`); also after
             failed cells, with what is done.
+        executor: runs the cells (e.g. :class:`tfrobust.studies.executor_ray.RayExecutor`); None: one
+            after another in this process. With an executor the study directory is made absolute.
 
     Returns:
         A :class:`StudySummary`. Failed cells do not raise: they are recorded
@@ -303,11 +529,8 @@ def run_study(
     out = Path(out_dir)
     check_study_dir(out)
     out.mkdir(parents=True, exist_ok=True)
-    state: dict[str, str] = {}
-    ran = cached = recovered = 0
-    failed: list[str] = []
-    skipped: list[str] = []
-    fresh: set[str] = set()  # cells computed in this run
+    if executor is not None:
+        out = out.resolve()  # workers have other working directories
     with Ledger(out) as ledger:
         ledger.set_meta({"name": spec.name, "preset": preset or "", "description": spec.description,
                          "reference": spec.reference, "report": json.dumps(dict(spec.report)),
@@ -319,70 +542,11 @@ def run_study(
             say(f"removed {len(removed)} temp file(s) left by a killed run: "
                 f"{', '.join(p.relative_to(out).as_posix() for p in removed[:5])}"
                 + (", ..." if len(removed) > 5 else ""))
-        for number, cell in enumerate(cells, 1):
-            tag = f"[{number}/{len(cells)}] {cell.id}"
-            row = ledger.get(cell.id)
-            if row is not None and row["status"] == "done":
-                state[cell.id] = "done"
-                cached += 1
-                say(f"{tag}: done (cached)")
-                continue
-            cell_dir = out / "cells" / cell.id
-            record = read_cell_record(out, cell.id)
-            if (record is not None and _finished_record(record, cell)
-                    and all(state.get(d) == "done" and d not in fresh for d in cell.needs.values())):
-                ledger.finish(cell.id, record["metrics"], float(record.get("seconds") or 0.0))
-                state[cell.id] = "done"
-                cached += 1
-                recovered += 1
-                say(f"{tag}: done (recovered from {RECORDS_DIR}/{cell.id}.json)")
-                continue
-            blocked = [d for d in cell.needs.values() if state.get(d) != "done"]
-            if blocked:
-                reason = f"dependency {blocked[0]} {state.get(blocked[0], 'not run')}"
-                ledger.skip(cell.id, reason)
-                state[cell.id] = "skipped"
-                skipped.append(cell.id)
-                say(f"{tag}: skipped ({reason})")
-                continue
-            old = previous.get(cell.id)
-            if record is not None:  # the directory says which config it holds
-                stale = record.get("config_hash") != cell.config_hash
-            else:
-                stale = old is None or old["config_hash"] != cell.config_hash
-            if cell_dir.exists() and stale:
-                _clear(cell_dir)  # artifacts of another config must not be resumed from
-            cell_dir.mkdir(parents=True, exist_ok=True)
-            (cell_dir / "error.txt").unlink(missing_ok=True)
-            _write_cell_record(cell, out, "running")
-            deps = {key: out / "cells" / dep for key, dep in cell.needs.items()}
-            params = json.loads(json.dumps(cell.params))
-            say(f"{tag}: running {cell.kind}")
-            ledger.start(cell.id)
-            tic = time.time()
-            try:
-                metrics = run_kind(cell.kind, params, deps, cell_dir)
-                if not isinstance(metrics, Mapping):
-                    raise TypeError(f"kind {cell.kind!r} returned {type(metrics).__name__}, not a mapping of metrics")
-                _write_cell_record(cell, out, "done", metrics, time.time() - tic)
-                ledger.finish(cell.id, metrics, time.time() - tic)
-            except Exception as err:  # a failing cell must not stop the others
-                (cell_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-                ledger.fail(cell.id, _one_line(err), time.time() - tic)
-                state[cell.id] = "failed"
-                failed.append(cell.id)
-                say(f"{tag}: FAILED {_one_line(err)}")
-                continue
-            except BaseException:  # KeyboardInterrupt: not done, resumable
-                ledger.reset(cell.id, "interrupted")
-                raise
-            state[cell.id] = "done"
-            fresh.add(cell.id)
-            ran += 1
-            write_results(out, ledger=ledger)
-            if spec.claims:
-                _write_claims(out, say)
-            say(f"{tag}: done in {time.time() - tic:.1f} s")
+        run = StudyRun(spec, cells, out, ledger, previous, say)
+        if executor is None:
+            _run_sequentially(run)
+        else:
+            executor.run(run)
         write_results(out, ledger=ledger)
     report_path = None
     report_errors: tuple[str, ...] = ()
@@ -398,11 +562,11 @@ def run_study(
         claims_path = out / CLAIMS_NAME if spec.claims and (out / CLAIMS_NAME).is_file() else None
     elif spec.claims or (out / CLAIMS_NAME).is_file():
         claims_path = _write_claims(out, say)
-    summary = StudySummary(out_dir=out, cells=len(cells), ran=ran, cached=cached, failed=tuple(failed),
-                           skipped=tuple(skipped), seconds=time.time() - started, report=report_path,
-                           report_errors=report_errors, recovered=recovered, claims=claims_path)
-    say(f"study {spec.name}: {len(cells)} cells, {ran} run, {cached} cached, {len(failed)} failed, "
-        f"{len(skipped)} skipped in {summary.seconds:.1f} s -> {out / RESULTS_NAME}")
+    summary = StudySummary(out_dir=out, cells=len(cells), ran=run.ran, cached=run.cached, failed=tuple(run.failed),
+                           skipped=tuple(run.skipped), seconds=time.time() - started, report=report_path,
+                           report_errors=report_errors, recovered=run.recovered, claims=claims_path)
+    say(f"study {spec.name}: {len(cells)} cells, {run.ran} run, {run.cached} cached, {len(run.failed)} failed, "
+        f"{len(run.skipped)} skipped in {summary.seconds:.1f} s -> {out / RESULTS_NAME}")
     if claims_path is not None:
         say(f"claims: {claim_counts(claims_path) or 'none'} -> {claims_path}")
     if report_path is not None:

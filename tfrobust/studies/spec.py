@@ -23,6 +23,7 @@ A study file (``configs/studies/*.yaml``, read with ``yaml.safe_load``)::
         needs: [train]             # runs after the train cell with the same grid values
         over: [training, seed]     # grid keys this stage varies over (default: all)
         params: {norms: [l2], eps: [0.5, 1.0], options: {steps: 10}}   # options: the attack's (PGD)
+        resources: {num_gpus: 0.25}   # optional, --executor ray only: per-cell CPUs, GPU, memory bytes
 
 A string param that is exactly ``"${key}"`` (or ``"${key.field}"`` for a
 mapping value) is replaced by the grid value, keeping its type; inside a longer
@@ -66,7 +67,7 @@ from typing import Any
 
 from tfrobust.config import ConfigError, load_yaml
 
-__all__ = ["Cell", "Stage", "StudySpec", "load_study_spec", "study_spec_from_dict"]
+__all__ = ["RESOURCE_KEYS", "Cell", "Stage", "StudySpec", "check_resources", "load_study_spec", "study_spec_from_dict"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,7 +77,9 @@ _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 _ARITHMETIC = re.compile(rf"{_NUMBER}(?:[*/]{_NUMBER})+")
 _GENERATORS = ("range", "linspace")
 _SPEC_FIELDS = ("name", "description", "reference", "grid", "presets", "stages", "report", "claims")
-_STAGE_FIELDS = ("name", "kind", "params", "needs", "over")
+_STAGE_FIELDS = ("name", "kind", "params", "needs", "over", "resources")
+#: What a stage's ``resources:`` may set (the Ray executor's task options; no part of any cell's config hash).
+RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class Stage:
         params: the kind's parameters; strings may reference grid keys (``${key}``).
         needs: names of the stages whose cells this stage consumes.
         over: the grid keys this stage varies over (in grid order).
+        resources: what one cell of the stage needs on a Ray worker (``num_cpus`` > 0,
+            ``num_gpus`` >= 0, ``memory`` bytes >= 0), overriding its kind's defaults; used by
+            ``--executor ray`` only and no part of any cell's config hash.
     """
 
     name: str
@@ -96,6 +102,7 @@ class Stage:
     params: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
     over: tuple[str, ...] = ()
+    resources: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -432,8 +439,10 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
             raise ConfigError(f"{where}.params: references ${{{missing[0]}}}, which is not in its over "
                               f"({', '.join(over) or 'none'})" if missing[0] in grid else
                               f"{where}.params: references unknown grid key ${{{missing[0]}}}")
+        resources = check_resources(entry.get("resources"), f"{where}.resources")
         stages[stage_name] = Stage(name=stage_name, kind=str(kind), params=dict(params),
-                                   needs=tuple(needs), over=tuple(k for k in grid if k in over))
+                                   needs=tuple(needs), over=tuple(k for k in grid if k in over),
+                                   resources=resources)
     for stage in stages.values():
         unknown = [n for n in stage.needs if n not in stages]
         if unknown:
@@ -460,6 +469,37 @@ def study_spec_from_dict(values: Any, *, kinds: Mapping[str, Any] | None = None)
     for preset in presets:
         result.cells(preset)  # preset overrides must resolve too
     return result
+
+
+def check_resources(values: Any, where: str) -> dict[str, float]:
+    """A stage's ``resources:`` checked: ``num_cpus`` > 0, ``num_gpus`` >= 0, ``memory`` (bytes) >= 0.
+
+    Args:
+        values: the mapping as written (None or missing: no override).
+        where: the field's name for messages (``stages.train.resources``).
+
+    Returns:
+        The mapping with numbers (``memory`` as an int).
+
+    Raises:
+        ConfigError: not a mapping, an unknown key, or a value that is not a number in range.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(RESOURCE_KEYS)}")
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        if key not in RESOURCE_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; choose from: {', '.join(RESOURCE_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+        if key == "num_cpus" and not value > 0:
+            raise ConfigError(f"{where}.num_cpus must be > 0, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where}.{key} must be >= 0, got {value!r}")
+        out[str(key)] = int(value) if key == "memory" else float(value)
+    return out
 
 
 def load_study_spec(path: str | os.PathLike[str], *, kinds: Mapping[str, Any] | None = None) -> StudySpec:
