@@ -349,7 +349,7 @@ def test_interrupt_cancels_running_cells_and_leaves_the_ledger_consistent(tmp_pa
 
 def test_ctrl_c_in_the_cli_exits_130_with_a_consistent_ledger(tmp_path, kind):
     log = tmp_path / "log"
-    values = study(log, sleep=1.5)
+    values = study(log, sleep=4.0)  # long cells: the interrupt lands while most are still to run
     out = tmp_path / "s"
     proc = subprocess.Popen([sys.executable, "-u", "-c", driver_script(values, out, cli=True)], cwd=ROOT,
                             env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -317,6 +317,7 @@ class RayExecutor:
         waiting = list(study.cells)  # not settled yet, in dependency order
         ready: list[Cell] = []  # settled, must run, not submitted yet
         running: dict[Any, tuple[Cell, int, float]] = {}  # ref -> cell, attempt, submitted at
+        claimed: dict[str, Cell] = {}  # prepared (ledger row running) and not recorded yet
         try:
             while waiting or ready or running:
                 unsettled = []
@@ -328,6 +329,7 @@ class RayExecutor:
                 waiting = unsettled
                 while ready and len(running) < limit:
                     cell = ready.pop(0)
+                    claimed[cell.id] = cell  # before prepare: an interrupt inside _submit still resets the row
                     ref = self._submit(ray, task, study, cell, resources[cell.id], token)
                     running[ref] = (cell, 0, time.time())
                 if not running:
@@ -347,13 +349,15 @@ class RayExecutor:
                         running[again] = (cell, attempt + 1, time.time())
                     else:
                         study.record(cell, outcome)
+                        claimed.pop(cell.id, None)
         except BaseException:  # Ctrl-C, a lost cluster, a worker that cannot see the study directory
-            for ref, (cell, _, _) in running.items():
+            for ref in running:
                 try:
                     ray.cancel(ref, force=True)
                 except Exception:  # noqa: S110 - the task may be gone already; the ledger matters here
                     pass
-                study.interrupted(cell.id)
+            for cell_id in claimed:  # every cell started and not recorded, submitted or not
+                study.interrupted(cell_id)
             raise
 
     def _outcome(self, ray: Any, study: StudyRun, cell: Cell, ref: Any, attempt: int,
