@@ -357,7 +357,8 @@ class RayExecutor:
                 except Exception:  # noqa: S110 - the task may be gone already; the ledger matters here
                     pass
             for cell_id in claimed:  # every cell started and not recorded, submitted or not
-                study.interrupted(cell_id)
+                if cell_id not in study.state:  # recorded (done/failed) before the interrupt: keep it
+                    study.interrupted(cell_id)
             raise
 
     def _outcome(self, ray: Any, study: StudyRun, cell: Cell, ref: Any, attempt: int,
