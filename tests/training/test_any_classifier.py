@@ -8,10 +8,6 @@ compares batches of different sizes, since the random start noise is drawn for t
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import keras
@@ -19,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.mirrored import results_of, start_if_selected, stop
 from tfrobust.registry import METHODS
 from tfrobust.training import RobustModel
 from tfrobust.training.callbacks import RobustAccuracy
@@ -473,24 +470,14 @@ print("RESULTS " + json.dumps(results))
 def mirrored_process(request):
     """The MirroredStrategy subprocess (logical devices must be set before TensorFlow starts), started with the
     module's first test so that it runs alongside the in-process tests (only when a mirrored test is selected)."""
-    wanted = any(getattr(item, "module", None) is request.module and "mirrored" in item.name
-                 for item in request.session.items)
-    here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, "-c", MIRRORED, here], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) if wanted else None
+    proc = start_if_selected(request, MIRRORED)  # runs alongside the in-process tests
     yield proc
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    stop(proc)
 
 
 @pytest.fixture(scope="module")
 def mirrored_results(mirrored_process):
-    assert mirrored_process is not None
-    stdout, stderr = mirrored_process.communicate(timeout=300)
-    lines = [line for line in stdout.splitlines() if line.startswith("RESULTS ")]
-    assert mirrored_process.returncode == 0 and lines, stderr[-3000:]
-    return json.loads(lines[-1].removeprefix("RESULTS "))
+    return results_of(mirrored_process)
 
 
 @pytest.mark.parametrize("case", MIRRORED_CASES)
