@@ -116,15 +116,21 @@ def test_values_arrive_with_a_wrapper_and_several_callbacks(tmp_path):
     assert "_get_metrics_result_or_logs" not in vars(model)  # the hook is gone after fit
 
 
-def test_evaluate_outside_fit_runs_no_attack():
-    model = tiny_model()
-    calls = []
+def counting(calls):
+    """A RobustAccuracy that appends to ``calls`` each time it computes."""
 
     class Counting(RobustAccuracy):
         def compute(self, m):
             calls.append(1)
             return super().compute(m)
 
+    return Counting
+
+
+def test_evaluate_outside_fit_runs_no_attack():
+    model = tiny_model()
+    calls = []
+    Counting = counting(calls)
     robust = Counting((X, Y), FGSM)
     result = model.evaluate(X, Y, verbose=0, return_dict=True, callbacks=[robust])
     assert calls == [] and "val_robust_accuracy" not in result and robust.values == {}
@@ -138,12 +144,7 @@ def test_evaluate_outside_fit_runs_no_attack():
 def test_a_callback_left_by_a_failed_fit_does_no_work_in_the_next():
     model = tiny_model()
     calls = []
-
-    class Counting(RobustAccuracy):
-        def compute(self, m):
-            calls.append(1)
-            return super().compute(m)
-
+    Counting = counting(calls)
     class Boom(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             raise RuntimeError("boom")
