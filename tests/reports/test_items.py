@@ -193,14 +193,16 @@ def test_histogram_draws_a_part_shared_by_every_cell_once(small, monkeypatch):
     assert len(pd.read_csv(small.root / "tables" / "shared.csv")) == 4  # the summary keeps every cell
 
 
-def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_path, monkeypatch):
+def path_titles(tmp_path, monkeypatch, **extra):
+    """The tile titles of an images item over the fixture's 2 interpolation paths of 3 steps (one list per path),
+    with predictions 1,1,7 and 2,5,8 along them and ``extra`` arrays saved in each cell's images.npz."""
     import tfrobust.reports.items.images as images
 
     root = make_study(tmp_path / "s", report={"items": []})
     for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
         with np.load(npz_path) as npz:
             arrays = dict(npz)
-        np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]))
+        np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]), **extra)
     figures = []
     real_save = images.save_figure
     monkeypatch.setattr(images, "save_figure",
@@ -208,29 +210,17 @@ def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_pa
     item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
                                               "arrays": ["path"]})
     assert item.status == "ok", item.message
-    axes = figures[0].axes  # one row of tiles per axes; the fixture has 2 paths of 3 steps
+    axes = figures[0].axes  # one row of tiles per axes
+    assert all(len(ax.patches) == 3 for ax in axes[:2])  # a frame per tile
+    return [[t.get_text() for t in ax.texts] for ax in axes[:2]]
+
+
+def test_interpolation_paths_are_titled_with_the_prediction_at_every_step(tmp_path, monkeypatch):
     # the label and the clean prediction at the start, then the prediction at each step to the end
-    assert [t.get_text() for t in axes[0].texts] == ["y=1 pred=1", "pred=1", "pred=7"]
-    assert [t.get_text() for t in axes[1].texts] == ["y=2 pred=2", "pred=5", "pred=8"]
-    assert len(axes[0].patches) == 3  # a frame per tile
+    assert path_titles(tmp_path, monkeypatch) == [["y=1 pred=1", "pred=1", "pred=7"], ["y=2 pred=2", "pred=5", "pred=8"]]
 
 
 def test_image_titles_name_the_classes_when_the_cell_saved_them(tmp_path, monkeypatch):
-    import tfrobust.reports.items.images as images
-
-    root = make_study(tmp_path / "s", report={"items": []})
     names = [f"class {i}" for i in range(8)]  # ids 0..7; 8 and above have no name and stay ids
-    for npz_path in sorted(root.glob("cells/gradients__*/images.npz")):
-        with np.load(npz_path) as npz:
-            arrays = dict(npz)
-        np.savez(npz_path, **arrays, pred_path=np.array([[1, 1, 7], [2, 5, 8]]), class_names=np.array(names))
-    figures = []
-    real_save = images.save_figure
-    monkeypatch.setattr(images, "save_figure",
-                        lambda data, figure, rel: figures.append(figure) or real_save(data, figure, rel))
-    item = run_report_item(load_study(root), {"type": "images", "name": "paths", "stage": "gradients",
-                                              "arrays": ["path"]})
-    assert item.status == "ok", item.message
-    axes = figures[0].axes
-    assert [t.get_text() for t in axes[0].texts] == ["y=class 1 pred=class 1", "pred=class 1", "pred=class 7"]
-    assert [t.get_text() for t in axes[1].texts] == ["y=class 2 pred=class 2", "pred=class 5", "pred=8"]
+    assert path_titles(tmp_path, monkeypatch, class_names=np.array(names)) == [
+        ["y=class 1 pred=class 1", "pred=class 1", "pred=class 7"], ["y=class 2 pred=class 2", "pred=class 5", "pred=8"]]
