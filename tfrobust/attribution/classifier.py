@@ -262,6 +262,7 @@ class ClassifierView:
         self.graph = is_graph_model(base)
         self.classifier: Any = None
         self.twin: Any = None
+        self._all_inputs: Any = None
         if not self.graph:
             self.classifier = as_classifier(base, logits=logits, inputs=inputs)
             self.image_key: str | None = None
@@ -352,5 +353,7 @@ class ClassifierView:
         """The model to serve: image -> logits, or (when the logits need other inputs) all inputs -> logits."""
         if self.classifier is not None:
             return self.classifier
-        return keras.Model(dict(zip(self.input_names, self.base.inputs)), self.twin.outputs[-1],
-                           name=f"{self.base.name}_logits")
+        if self._all_inputs is None:  # built once: each access must not add a model to the graph
+            self._all_inputs = keras.Model(dict(zip(self.input_names, self.base.inputs)), self.twin.outputs[-1],
+                                           name=f"{self.base.name}_logits")
+        return self._all_inputs
